@@ -150,6 +150,8 @@ class RunConfig(_Strict):
     """LoRA settings; null trains all weights (then a frozen copy of the model is the reference)."""
     eval: EvalSettings = Field(default_factory=EvalSettings)
     seed: int = 0
+    max_kl: float = Field(100.0, gt=0)
+    """A run whose KL(policy || reference) per response passes this is stopped as diverged (failed)."""
     tracking_uri: str | None = None
     """MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///studies/mlflow.db."""
     experiment: str | None = None

@@ -143,7 +143,7 @@ def _read_json(text: str, name: str) -> list[RawRecord]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":  # several top-level values: JSON Lines under a .json name
+        if exc.msg == "Extra data" and _first_line_is_object(text):  # JSON Lines under a .json name
             return _read_jsonl(text, name)
         raise UserInputError(
             f"{name} line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
@@ -163,6 +163,14 @@ def _read_json(text: str, name: str) -> list[RawRecord]:
     if not data:
         raise UserInputError(f"{name}: the JSON array is empty (expected at least one record)")
     return [RawRecord(f"{name} record {i}", value) for i, value in enumerate(data, start=1)]
+
+
+def _first_line_is_object(text: str) -> bool:
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
 
 
 def _read_csv(text: str, name: str, *, delimiter: str) -> list[RawRecord]:
@@ -191,7 +199,9 @@ def _read_csv(text: str, name: str, *, delimiter: str) -> list[RawRecord]:
                 RawRecord(where, None, f"has {len(row)} cells but the header has {len(header)} columns")
             )
             continue
-        records.append(RawRecord(where, {col: _csv_cell(col, cell) for col, cell in zip(header, row, strict=True)}))
+        records.append(
+            RawRecord(where, {col: _csv_cell(col, cell) for col, cell in zip(header, row, strict=True)})
+        )
     if not records:
         raise UserInputError(f"{name}: the file has a header but no rows (expected one record per row)")
     return records

@@ -1,0 +1,98 @@
+"""A Bradley-Terry reward model with TRL's RewardTrainer, on pairwise rows.
+
+The model is the policy's backbone with a one-output ``score`` head (AutoModelForSequenceClassification,
+num_labels=1), so it shares the policy's tokenizer, which is what PPO needs of it. With LoRA the
+head is trained in full (PEFT's SEQ_CLS task keeps ``score`` in modules_to_save).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def load_reward_backbone(model_dir: str | Path, tokenizer: Any, *, dtype: Any = None) -> Any:
+    """The model of ``model_dir`` with a fresh scalar head (or its trained head, for a reward model)."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1, dtype=dtype)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def make_trainer(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    args: Any,
+    *,
+    peft_config: Any,
+    callbacks: list[Any],
+) -> Any:
+    from datasets import Dataset
+    from trl import RewardTrainer
+
+    if peft_config is not None:
+        peft_config.task_type = "SEQ_CLS"
+    return RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+
+
+def train_reward_model(
+    model_dir: Path,
+    tokenizer_dir: Path,
+    rows: list[dict[str, Any]],
+    target: Path,
+    *,
+    steps: int,
+    learning_rate: float,
+    seed: int = 0,
+) -> Path:
+    """Train a full reward model (no LoRA) and save it with its tokenizer to ``target``, atomically."""
+    import os
+    import shutil
+
+    from trl import RewardConfig
+
+    from alignlab.models import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model = load_reward_backbone(model_dir, tokenizer)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        args = RewardConfig(
+            output_dir=str(tmp / "trainer"),
+            max_steps=steps,
+            learning_rate=learning_rate,
+            per_device_train_batch_size=32,
+            bf16=False,
+            gradient_checkpointing=False,
+            report_to="none",
+            save_strategy="no",
+            logging_strategy="no",
+            disable_tqdm=True,
+            seed=seed,
+            use_cpu=True,
+            max_length=64,
+        )
+        trainer = make_trainer(model, tokenizer, rows, args, peft_config=None, callbacks=[])
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        trainer.train()
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        trainer.model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,67 @@
+"""`alignlab train CONFIG`: one training run from a run config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from alignlab.cli import app, handle_errors
+
+
+@app.command()
+@handle_errors
+def train(
+    config: Path = typer.Argument(..., help="A run config (YAML), e.g. sweeps/runs/dpo.yaml."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    tracking_uri: str = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking URI (default: the config's, else studies/mlflow.db)."
+    ),
+) -> None:
+    """Run one training configuration (SFT, reward model, DPO, KTO or PPO), evaluate it and log it to MLflow."""
+    from rich.console import Console
+
+    from alignlab.config import load_run_config
+
+    run_config = load_run_config(config)
+    if tracking_uri:
+        run_config = run_config.model_copy(update={"tracking_uri": tracking_uri})
+    console = Console(stderr=True)
+    with console.status(f"training {run_config.name} ({run_config.algorithm})...") as status:
+        from alignlab.training import run_training
+
+        def on_step(step: int, total: int) -> None:
+            status.update(f"training {run_config.name} ({run_config.algorithm}): step {step}/{total}")
+
+        result = run_training(run_config, on_step=on_step)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        _render(result)
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+def _render(result: object) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from alignlab.config import METRICS
+    from alignlab.training import RunResult
+
+    assert isinstance(result, RunResult)
+    console = Console()
+    head = f"[bold]{result.name}[/] ({result.algorithm}): {result.status}"
+    if result.reason:
+        head += f" - {result.reason}"
+    console.print(head)
+    table = Table("metric", "value", "meaning")
+    for key, value in result.metrics.items():
+        table.add_row(key, f"{value:.4f}", METRICS.get(key, ""))
+    table.add_row("steps", str(result.steps), "optimizer steps")
+    table.add_row("runtime_s", f"{result.runtime_s:.1f}", "wall time of the run")
+    console.print(table)
+    if result.output_dir:
+        console.print(f"outputs: {result.output_dir}")
+    console.print(f"MLflow run: {result.mlflow_run_id}")

@@ -1,0 +1,389 @@
+"""Held-out evaluation of a trained policy, independent of beta.
+
+Every metric here is comparable across trials whatever their beta (DPO/KTO losses scale with beta,
+so eval loss is never an objective):
+
+- ``preference_accuracy`` / ``reward_margin``: on held-out pairs, how often the implicit reward
+  log(pi/pi_ref)(chosen) - log(pi/pi_ref)(rejected) is positive, and its mean (in nats, without beta);
+  for a reward model, its scores;
+- ``kl``: KL(pi || pi_ref) per response, the mean of log pi - log pi_ref over responses sampled from pi
+  on held-out prompts (the k1 estimator: unbiased, noisy per sample, averaged over many);
+- ``gold_reward`` / ``win_rate`` / ``malformed_rate``: on the built-in task, the gold reward of sampled
+  responses and the win rate against the reference policy sampled with the same seed (ties half);
+- ``reward``: the reward model's mean score of the samples, where one is given;
+- ``response_length``: mean sampled response length in tokens.
+
+The reference is the base model with the LoRA adapter disabled, or a separate frozen model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from alignlab.config import EvalSettings
+
+Prompt = str | list[dict[str, Any]]
+
+
+@dataclass
+class Samples:
+    """Responses sampled from a policy: token ids and text, several per prompt."""
+
+    prompt_index: list[int]
+    """Which prompt (index into the prompt list) each response answers."""
+    prompt_ids: list[list[int]]
+    response_ids: list[list[int]]
+    """Generated ids up to and including eos (when one was generated)."""
+    texts: list[str]
+    """Decoded responses without special tokens."""
+
+
+@dataclass
+class EvalReport:
+    metrics: dict[str, float]
+    """Metric name (alignlab.config.METRICS) -> value."""
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    """A few sampled responses with their rewards, for the MLflow artifact table."""
+
+
+def prompt_text(prompt: Prompt, tokenizer: Any) -> str:
+    """A prompt as the model sees it: plain text as is, messages through the chat template."""
+    if isinstance(prompt, str):
+        return prompt
+    return str(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True))
+
+
+def completion_text(completion: str | list[dict[str, Any]]) -> str:
+    """A completion's text: a string as is, the assistant messages' contents joined."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(str(m.get("content", "")) for m in completion)
+
+
+@contextlib.contextmanager
+def reference_of(model: Any, ref_model: Any | None = None) -> Iterator[Any]:
+    """The reference policy: ``ref_model`` if given, else ``model`` with its LoRA adapter disabled."""
+    if ref_model is not None:
+        yield ref_model
+    elif hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            yield model
+    else:
+        raise ValueError("no reference: the model has no LoRA adapter and no reference model was given")
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    n: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    batch_size: int = 256,
+) -> Samples:
+    """Sample ``n`` responses per prompt (pure sampling) with a fixed seed; the global RNG is untouched."""
+    import torch
+
+    device = next(model.parameters()).device
+    flat = [(i, p) for i, p in enumerate(prompts) for _ in range(n)]
+    out = Samples([], [], [], [])
+    was_training = model.training
+    model.eval()
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            torch.manual_seed(seed)
+            for start in range(0, len(flat), batch_size):
+                chunk = flat[start : start + batch_size]
+                enc = tokenizer(
+                    [p for _, p in chunk], return_tensors="pt", padding=True, add_special_tokens=False
+                )
+                enc = enc.to(device)
+                gen = model.generate(
+                    **enc,
+                    do_sample=True,
+                    temperature=temperature,
+                    top_k=0,
+                    top_p=1.0,
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                )
+                width = enc["input_ids"].shape[1]
+                for row_index, (prompt_index, _) in enumerate(chunk):
+                    mask = enc["attention_mask"][row_index].bool()
+                    prompt_ids = enc["input_ids"][row_index][mask].tolist()
+                    response = gen[row_index, width:].tolist()
+                    if tokenizer.eos_token_id in response:
+                        response = response[: response.index(tokenizer.eos_token_id) + 1]
+                    else:
+                        response = [t for t in response if t != tokenizer.pad_token_id]
+                    out.prompt_index.append(prompt_index)
+                    out.prompt_ids.append(prompt_ids)
+                    out.response_ids.append(response)
+                    out.texts.append(tokenizer.decode(response, skip_special_tokens=True))
+    finally:
+        tokenizer.padding_side = old_side
+        model.train(was_training)
+    return out
+
+
+def sequence_logprobs(
+    model: Any,
+    prompt_ids: Sequence[Sequence[int]],
+    response_ids: Sequence[Sequence[int]],
+    *,
+    pad_token_id: int,
+    batch_size: int = 128,
+) -> torch.Tensor:
+    """Sum of log p(response | prompt) per sequence (float32, on CPU)."""
+    import torch
+
+    device = next(model.parameters()).device
+    totals: list[torch.Tensor] = []
+    with torch.no_grad():
+        for start in range(0, len(prompt_ids), batch_size):
+            seqs = [
+                list(p) + list(r)
+                for p, r in zip(
+                    prompt_ids[start : start + batch_size],
+                    response_ids[start : start + batch_size],
+                    strict=True,
+                )
+            ]
+            width = max(len(s) for s in seqs)
+            ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
+            attn = torch.zeros((len(seqs), width), dtype=torch.long)
+            resp_mask = torch.zeros((len(seqs), width), dtype=torch.bool)
+            for row, (seq, p) in enumerate(zip(seqs, prompt_ids[start : start + batch_size], strict=True)):
+                ids[row, : len(seq)] = torch.tensor(seq)
+                attn[row, : len(seq)] = 1
+                resp_mask[row, len(p) : len(seq)] = True
+            ids, attn = ids.to(device), attn.to(device)
+            logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
+            logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+            totals.append((logp * resp_mask[:, 1:].to(device)).sum(-1).cpu())
+    return torch.cat(totals) if totals else torch.zeros(0)
+
+
+def encode_pairs(
+    tokenizer: Any, pairs: Sequence[dict[str, Any]]
+) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """Token ids (prompt, chosen + eos, rejected + eos) of preference pairs, as TRL builds them."""
+    prompts, chosen, rejected = [], [], []
+    for pair in pairs:
+        p = tokenizer(prompt_text(pair["prompt"], tokenizer), add_special_tokens=False)["input_ids"]
+        c = tokenizer(completion_text(pair["chosen"]), add_special_tokens=False)["input_ids"]
+        r = tokenizer(completion_text(pair["rejected"]), add_special_tokens=False)["input_ids"]
+        prompts.append(list(p))
+        chosen.append([*c, tokenizer.eos_token_id])
+        rejected.append([*r, tokenizer.eos_token_id])
+    return prompts, chosen, rejected
+
+
+def implicit_reward_accuracy(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[dict[str, Any]],
+    *,
+    ref_model: Any | None = None,
+    ref_cache: dict[str, Any] | None = None,
+) -> dict[str, float]:
+    """Preference accuracy and mean margin of the implicit reward log(pi/pi_ref), in nats (no beta).
+
+    ``ref_cache`` (a dict kept across trials) holds the reference log-probs, which depend only on the
+    reference model and the pairs: computed once, reused by every trial.
+    """
+    if not pairs:
+        return {}
+    p_ids, c_ids, r_ids = encode_pairs(tokenizer, pairs)
+    pad = tokenizer.pad_token_id
+    pol_c = sequence_logprobs(model, p_ids, c_ids, pad_token_id=pad)
+    pol_r = sequence_logprobs(model, p_ids, r_ids, pad_token_id=pad)
+    key = _fingerprint(p_ids, c_ids, r_ids)
+    if ref_cache is not None and key in ref_cache:
+        ref_c, ref_r = ref_cache[key]
+    else:
+        with reference_of(model, ref_model) as ref:
+            ref_c = sequence_logprobs(ref, p_ids, c_ids, pad_token_id=pad)
+            ref_r = sequence_logprobs(ref, p_ids, r_ids, pad_token_id=pad)
+        if ref_cache is not None:
+            ref_cache[key] = (ref_c, ref_r)
+    margin = (pol_c - ref_c) - (pol_r - ref_r)
+    return {"preference_accuracy": float((margin > 0).float().mean()), "reward_margin": float(margin.mean())}
+
+
+def reward_model_scores(
+    reward_model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    *,
+    batch_size: int = 128,
+) -> list[float]:
+    """Scores of a sequence-classification reward model for prompt + completion texts."""
+    import torch
+
+    device = next(reward_model.parameters()).device
+    scores: list[float] = []
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "right"
+    try:
+        with torch.no_grad():
+            for start in range(0, len(prompts), batch_size):
+                texts = [
+                    p + c
+                    for p, c in zip(
+                        prompts[start : start + batch_size],
+                        completions[start : start + batch_size],
+                        strict=True,
+                    )
+                ]
+                enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+                scores.extend(reward_model(**enc).logits[:, 0].float().cpu().tolist())
+    finally:
+        tokenizer.padding_side = old_side
+    return scores
+
+
+def reward_model_accuracy(
+    reward_model: Any, tokenizer: Any, pairs: Sequence[dict[str, Any]]
+) -> dict[str, float]:
+    """Preference accuracy and mean score margin of a reward model on held-out pairs."""
+    if not pairs:
+        return {}
+    prompts = [prompt_text(p["prompt"], tokenizer) for p in pairs]
+    chosen = reward_model_scores(
+        reward_model, tokenizer, prompts, [completion_text(p["chosen"]) for p in pairs]
+    )
+    rejected = reward_model_scores(
+        reward_model, tokenizer, prompts, [completion_text(p["rejected"]) for p in pairs]
+    )
+    margins = [c - r for c, r in zip(chosen, rejected, strict=True)]
+    return {
+        "preference_accuracy": sum(m > 0 for m in margins) / len(margins),
+        "reward_margin": sum(margins) / len(margins),
+    }
+
+
+def evaluate_policy(
+    model: Any,
+    tokenizer: Any,
+    *,
+    prompts: Sequence[Prompt],
+    pairs: Sequence[dict[str, Any]],
+    settings: EvalSettings,
+    gold: bool,
+    ref_model: Any | None = None,
+    reward_model: Any | None = None,
+    reference_cache: dict[str, Any] | None = None,
+    has_reference: bool = True,
+) -> EvalReport:
+    """All the metrics a policy gets: sampled on held-out prompts, scored on held-out pairs.
+
+    ``reference_cache`` (a dict kept across the trials of a study, in one process) holds what depends
+    only on the reference policy: its gold rewards on the eval prompts and its pair log-probs.
+    """
+    texts = [prompt_text(p, tokenizer) for p in prompts[: settings.n_prompts]]
+    metrics: dict[str, float] = {}
+    samples = generate(
+        model,
+        tokenizer,
+        texts,
+        n=settings.samples_per_prompt,
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        seed=settings.seed,
+    )
+    metrics["response_length"] = sum(len(r) for r in samples.response_ids) / max(1, len(samples.response_ids))
+    table: list[dict[str, Any]] = []
+    if has_reference:
+        pad = tokenizer.pad_token_id
+        pol = sequence_logprobs(model, samples.prompt_ids, samples.response_ids, pad_token_id=pad)
+        with reference_of(model, ref_model) as ref:
+            ref_lp = sequence_logprobs(ref, samples.prompt_ids, samples.response_ids, pad_token_id=pad)
+        metrics["kl"] = float((pol - ref_lp).mean())
+        metrics.update(
+            implicit_reward_accuracy(
+                model, tokenizer, pairs[: settings.n_pairs], ref_model=ref_model, ref_cache=reference_cache
+            )
+        )
+    rewards: list[float] | None = None
+    if gold:
+        from alignlab import task
+
+        judged = [task.judge(texts[i], samples.texts[k]) for k, i in enumerate(samples.prompt_index)]
+        rewards = [j.reward for j in judged]
+        metrics["gold_reward"] = sum(rewards) / len(rewards)
+        metrics["malformed_rate"] = sum(j.malformed for j in judged) / len(judged)
+        if has_reference:
+            ref_rewards = _reference_gold_rewards(
+                model, tokenizer, texts, settings, ref_model, reference_cache
+            )
+            metrics["win_rate"] = task.win_rate(
+                _per_prompt(rewards, samples.prompt_index, len(texts)), ref_rewards
+            )
+    if reward_model is not None:
+        scores = reward_model_scores(
+            reward_model, tokenizer, [texts[i] for i in samples.prompt_index], samples.texts
+        )
+        metrics["reward"] = sum(scores) / len(scores)
+    for k in range(min(32, len(samples.texts))):
+        row: dict[str, Any] = {"prompt": texts[samples.prompt_index[k]], "response": samples.texts[k]}
+        if rewards is not None:
+            row["gold_reward"] = rewards[k]
+        table.append(row)
+    return EvalReport(metrics=metrics, samples=table)
+
+
+def _per_prompt(values: Sequence[float], index: Sequence[int], n_prompts: int) -> list[list[float]]:
+    grouped: list[list[float]] = [[] for _ in range(n_prompts)]
+    for v, i in zip(values, index, strict=True):
+        grouped[i].append(v)
+    return grouped
+
+
+def _reference_gold_rewards(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    settings: EvalSettings,
+    ref_model: Any | None,
+    cache: dict[str, Any] | None,
+) -> list[list[float]]:
+    """Gold rewards of the reference policy's samples (same prompts, same seed), cached across trials."""
+    from alignlab import task
+
+    key = "gold:" + _fingerprint(texts, settings.model_dump(mode="json"))
+    if cache is not None and key in cache:
+        return list(cache[key])
+    with reference_of(model, ref_model) as ref:
+        samples = generate(
+            ref,
+            tokenizer,
+            texts,
+            n=settings.samples_per_prompt,
+            max_new_tokens=settings.max_new_tokens,
+            temperature=settings.temperature,
+            seed=settings.seed,
+        )
+    rewards = [task.gold_reward(texts[i], samples.texts[k]) for k, i in enumerate(samples.prompt_index)]
+    grouped = _per_prompt(rewards, samples.prompt_index, len(texts))
+    if cache is not None:
+        cache[key] = grouped
+    return grouped
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
