@@ -224,6 +224,9 @@ def parse_run_config(raw: dict[str, Any], *, where: str = "<config>", check_trl:
 def trl_config_class(algorithm: str) -> type:
     """The TRL config dataclass of an algorithm (imports trl)."""
     if algorithm == "ppo":
+        import os
+
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPO lives in trl.experimental up to 1.12
         from trl.experimental.ppo import PPOConfig
 
         return PPOConfig

@@ -24,7 +24,9 @@ def studies_root() -> Path:
 
 
 def cache_dir() -> Path:
-    return studies_root() / "cache"
+    """Content-addressed caches: ``$ALIGNLAB_CACHE`` or ``<studies root>/cache``."""
+    override = os.environ.get("ALIGNLAB_CACHE")
+    return Path(override).resolve() if override else studies_root() / "cache"
 
 
 def study_dir(name: str) -> Path:

@@ -216,6 +216,11 @@ def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
             problems.append(
                 f"{where}: constraints.{i}.metric: unknown metric {con.metric!r} (expected one of {', '.join(METRICS)})"
             )
+    gold_only = ("win_rate", "gold_reward", "malformed_rate")
+    if spec.data.task is None:
+        for i, obj in enumerate(spec.objectives):
+            if obj.metric in gold_only:
+                problems.append(f"{where}: objectives.{i}.metric: {obj.metric} needs the built-in task's gold reward (data: {{task: builtin}}); on your data use preference_accuracy or reward")
     if len(spec.objectives) > 1 and spec.pruner.type != "none":
         problems.append(
             f"{where}: pruner.type: Optuna cannot prune multi-objective studies; set pruner: {{type: none}}"

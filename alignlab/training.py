@@ -369,6 +369,8 @@ def trl_args(config: RunConfig, *, output_dir: Path, device: str) -> Any:
                 "k3"  # k1 per batch is noisy and goes negative: a poor controller input
             )
     settings.update(params)
+    if config.algorithm == "dpo" and isinstance(settings.get("loss_type"), str):
+        settings["loss_type"] = [settings["loss_type"]]  # a list in trl 1.12
     try:
         return cls(**settings)
     except (ValueError, TypeError) as exc:
@@ -525,7 +527,9 @@ def quiet_libraries() -> None:
     for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=r".*is an experimental feature.*")
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(trl|transformers|peft)\..*")
 
 

@@ -75,7 +75,7 @@ def _register() -> None:
     # Each module adds its commands to `app` when imported; the modules import nothing heavy at top level.
     import importlib
 
-    for name in ("data", "recommend", "train", "sweep", "compare"):
+    for name in ("data", "recommend", "train", "sweep", "quickstart", "compare"):
         try:
             importlib.import_module(f"alignlab.cli.{name}")
         except ModuleNotFoundError as exc:

@@ -1,0 +1,77 @@
+"""`alignlab quickstart`: recommend, sweep, trials, best configuration and MLflow, on the CPU in minutes."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from alignlab.cli import app, handle_errors
+
+
+@app.command()
+@handle_errors
+def quickstart(
+    n_trials: int = typer.Option(None, "--n-trials", min=1, help="Trials to run (default: sweeps/quickstart.yaml's budget)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start the quickstart study over instead of resuming it."),
+) -> None:
+    """Run the whole loop on the built-in gold-reward task: build, recommend, sweep, pick the best, compare."""
+    from rich.console import Console
+
+    from alignlab import quickstart as qs
+
+    console = Console(highlight=False)
+    started = time.monotonic()
+    console.rule("[bold]1. The built-in task")
+    with console.status("building the task (tokenizer, tiny Llama, SFT policy, feedback data)...") as status:
+        assets = qs.build_task(on_build=lambda part: status.update(f"building {part}..."))
+    console.print(
+        "A synthetic review task with a programmatic gold reward (alignlab.task): a tiny Llama, SFT-trained on "
+        f"demonstrations of mixed quality, then sampled and labelled by the gold reward. Ready in {qs.elapsed(started)} "
+        f"({assets.root})."
+    )
+
+    console.rule("[bold]2. What to run")
+    from alignlab.cli.recommend import _render as render_recommendation
+
+    recommendation = qs.recommend_for_task(assets)
+    render_recommendation(recommendation, [], None)
+
+    console.rule("[bold]3. The sweep")
+    from alignlab.cli.sweep import LiveProgress, _render_best
+    from alignlab.spec import load_sweep
+    from alignlab.studies import load_study, run_sweep
+
+    spec = load_sweep(qs.sweep_path())
+    if fresh:
+        qs.reset_study(spec.name)
+    console.print(f"{qs.sweep_path()}: {spec.description}")
+    err = Console(stderr=True, highlight=False)
+    with err.status(f"{spec.name}: starting...") as status:
+        outcome = run_sweep(spec, n_trials=n_trials, on_event=LiveProgress(spec.name, status))
+
+    console.rule("[bold]4. The best configuration")
+    _render_best(outcome.best, spec.name)
+    if outcome.best is not None:
+        study, _ = load_study(spec.name)
+        comparison = qs.compare_with_default(study, outcome.best)
+        if comparison.baseline_number is None:
+            console.print("The literature-default trial did not complete, so there is nothing to compare with.")
+        elif comparison.best_number == comparison.baseline_number:
+            console.print("The literature default (the enqueued first trial) stayed the best: the sweep did not beat it.")
+        else:
+            b, d = comparison.best, comparison.baseline
+            console.print(
+                f"Against the literature default (trial {comparison.baseline_number}: "
+                + ", ".join(f"{k}={v:.3g}" for k, v in comparison.baseline_params.items())
+                + "):"
+            )
+            for key in ("win_rate", "gold_reward", "kl", "malformed_rate"):
+                if key in b and key in d:
+                    console.print(f"  {key:15s} best {b[key]:.3f}   default {d[key]:.3f}   ({b[key] - d[key]:+.3f})")
+    console.rule("[bold]5. Look at it")
+    console.print(f"Finished in {qs.elapsed(started)}. Study storage: {outcome.storage}")
+    console.print("  alignlab compare quickstart        a table of the trials")
+    console.print("  alignlab report quickstart         an HTML report with plots")
+    console.print("  alignlab best quickstart --export best.yaml && alignlab train best.yaml")
+    console.print(f"  alignlab ui                        the MLflow UI over {outcome.tracking_uri}")

@@ -1,0 +1,718 @@
+"""GPU memory and compute-time estimates for preference-alignment training, from a model's shape alone.
+
+Nothing here imports torch or transformers: a model is a :class:`ModelShape` read from a folder's
+``config.json``, from a size string (``135m``, ``1.5b``, ``7b``, ``70b``) or from a built-in name
+(:func:`parse_model`). :func:`estimate_memory` adds up the resident bytes of one training setup term
+by term; :func:`estimate_trial_cost` counts the FLOPs and seconds of one sweep trial.
+
+Both are estimates for planning, good to perhaps 20-30 %: allocator fragmentation, framework
+buffers and kernel choices move the real figures. Every term states its assumption where it is
+computed. "GB" in this module means GiB (2**30 bytes), the unit ``nvidia-smi`` and torch report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from alignlab.errors import UserInputError
+
+GIB = 2**30
+"""Bytes in one GB as this module reports it (GiB)."""
+
+Method = Literal["lora", "qlora", "full"]
+"""How the policy is trained: LoRA adapters on bf16 weights, LoRA on 4-bit weights, or all weights."""
+METHODS: tuple[str, ...] = get_args(Method)
+
+AlgorithmName = Literal["dpo", "ipo", "kto", "simpo", "orpo", "ppo", "rloo"]
+"""Algorithms the estimates know; IPO is DPO with ``loss_type: ipo`` (same cost)."""
+ALGORITHMS: tuple[str, ...] = get_args(AlgorithmName)
+
+
+# --------------------------------------------------------------------------------------------
+# Model shapes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The shape of a decoder-only transformer, enough to count its parameters and activations."""
+
+    name: str
+    """What the user gave (``7b``, a folder, ``builtin:tiny-sft``), for messages."""
+    hidden_size: int
+    """Width of the residual stream (``hidden_size``; GPT-2's ``n_embd``)."""
+    num_layers: int
+    """Transformer blocks (``num_hidden_layers``)."""
+    intermediate_size: int
+    """Width of the MLP (``intermediate_size``)."""
+    vocab_size: int
+    """Rows of the token embedding (and of the output head)."""
+    num_heads: int
+    """Query heads (``num_attention_heads``)."""
+    num_kv_heads: int
+    """Key/value heads (``num_key_value_heads``; fewer than ``num_heads`` under grouped-query attention)."""
+    head_dim: int
+    """Width of one head (``head_dim``, else hidden_size / num_heads)."""
+    tie_word_embeddings: bool
+    """The output head shares the embedding matrix (no separate lm_head parameters)."""
+    gated_mlp: bool = True
+    """SwiGLU-style MLP with gate, up and down projections (Llama, Qwen, Mistral); False: up and down only."""
+    source: str = ""
+    """How the shape was obtained, stated in the output's assumptions."""
+
+    @property
+    def embedding_params(self) -> int:
+        """Token embedding plus, when untied, the output head."""
+        return self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
+
+    def linear_shapes(self) -> dict[str, tuple[int, int]]:
+        """(in, out) features of each linear layer of one block, by its usual module name (biases ignored)."""
+        h, q, kv, m = (
+            self.hidden_size,
+            self.num_heads * self.head_dim,
+            self.num_kv_heads * self.head_dim,
+            self.intermediate_size,
+        )
+        shapes = {
+            "q_proj": (h, q),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (q, h),
+            "up_proj": (h, m),
+            "down_proj": (m, h),
+        }
+        if self.gated_mlp:
+            shapes["gate_proj"] = (h, m)
+        return shapes
+
+    @property
+    def block_linear_params(self) -> int:
+        """Parameters of the linear layers of all blocks (the ones QLoRA quantizes to 4 bits)."""
+        return self.num_layers * sum(i * o for i, o in self.linear_shapes().values())
+
+    @property
+    def norm_params(self) -> int:
+        """RMSNorm weights: two per block and a final one."""
+        return (2 * self.num_layers + 1) * self.hidden_size
+
+    @property
+    def n_params(self) -> int:
+        """All parameters: embeddings (+ untied head), block linears and norms."""
+        return self.embedding_params + self.block_linear_params + self.norm_params
+
+    def lora_params(self, r: int, target_modules: tuple[str, ...] | None = None) -> int:
+        """Trainable LoRA parameters: ``r * (in + out)`` per targeted linear layer per block (A and B).
+
+        ``target_modules=None`` means PEFT's ``all-linear`` (every block linear, not the output head),
+        alignlab's default.
+        """
+        shapes = self.linear_shapes()
+        names = tuple(shapes) if target_modules is None else tuple(n for n in target_modules if n in shapes)
+        return self.num_layers * sum(r * (shapes[n][0] + shapes[n][1]) for n in names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "n_params": self.n_params,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "intermediate_size": self.intermediate_size,
+            "vocab_size": self.vocab_size,
+            "num_heads": self.num_heads,
+            "num_kv_heads": self.num_kv_heads,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "source": self.source,
+        }
+
+
+def _shape(name: str, h: int, layers: int, m: int, vocab: int, heads: int, kv: int, tied: bool) -> ModelShape:
+    return ModelShape(
+        name, h, layers, m, vocab, heads, kv, h // heads, tied, source=f"the published config of {name}"
+    )
+
+
+#: Published configs of common open models; a size string takes the nearest one and scales its depth.
+REFERENCE_SHAPES: tuple[ModelShape, ...] = (
+    _shape("SmolLM2-135M", 576, 30, 1536, 49152, 9, 3, True),
+    _shape("Qwen2.5-0.5B", 896, 24, 4864, 151936, 14, 2, True),
+    _shape("Llama-3.2-1B", 2048, 16, 8192, 128256, 32, 8, True),
+    _shape("Qwen2.5-1.5B", 1536, 28, 8960, 151936, 12, 2, True),
+    _shape("Llama-3.2-3B", 3072, 28, 8192, 128256, 24, 8, True),
+    _shape("Llama-2-7B", 4096, 32, 11008, 32000, 32, 32, False),
+    _shape("Llama-3.1-8B", 4096, 32, 14336, 128256, 32, 8, False),
+    _shape("Llama-2-13B", 5120, 40, 13824, 32000, 40, 40, False),
+    _shape("Qwen2.5-32B", 5120, 64, 27648, 152064, 40, 8, False),
+    _shape("Llama-3.1-70B", 8192, 80, 28672, 128256, 64, 8, False),
+)
+
+#: The built-in tiny Llama (alignlab.models.build_tiny_model: hidden 64, 2 layers, MLP 4x, about 140k
+#: parameters on the built-in task's ~100-token vocabulary) and SmolLM2-135M-Instruct.
+BUILTIN_SHAPES: dict[str, ModelShape] = {
+    **{
+        name: ModelShape(
+            name, 64, 2, 256, 104, 4, 4, 16, False, source="the built-in tiny Llama (hidden 64, 2 layers)"
+        )
+        for name in ("builtin:tiny", "builtin:tiny-sft", "builtin:tiny-rm")
+    },
+    "smollm2-135m": replace(REFERENCE_SHAPES[0], name="smollm2-135m"),
+}
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbt])\s*$", re.IGNORECASE)
+_UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+MIN_SIZE = 50e6
+"""Smallest size string accepted: below it the smallest reference shape (SmolLM2-135M) cannot be scaled down."""
+MAX_SIZE = 2e12
+"""Largest size string accepted (2t)."""
+NOMINAL_SIZE_TOLERANCE = 1.15
+"""A size within this factor of a reference model's count is taken as that model (``7b`` is Llama-2-7B's
+6.74B, not a 7.00B model with a fractional extra layer): sizes in names are nominal."""
+
+
+def parse_size(text: str) -> float | None:
+    """Parameters from a size string like ``135m``, ``1.5b``, ``7B``; None when ``text`` is not one."""
+    match = _SIZE.match(text)
+    if match is None:
+        return None
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def shape_for_size(n_params: float, *, name: str) -> ModelShape:
+    """A Llama-style shape with about ``n_params`` parameters: the reference shape nearest in size
+    (on a log scale), with its number of layers scaled so the total matches."""
+    if not MIN_SIZE <= n_params <= MAX_SIZE:
+        raise UserInputError(
+            f"--model {name}: a size must be between 50m and 2t parameters, but got {n_params:.3g}"
+        )
+    ref = min(REFERENCE_SHAPES, key=lambda s: abs(math.log(s.n_params / n_params)))
+    if abs(math.log(ref.n_params / n_params)) <= math.log(NOMINAL_SIZE_TOLERANCE):
+        return replace(ref, name=name, source=f"size {name}: the shape of {ref.name}")
+    per_layer = (ref.block_linear_params + 2 * ref.num_layers * ref.hidden_size) / ref.num_layers
+    layers = max(1, round((n_params - ref.embedding_params - ref.hidden_size) / per_layer))
+    scaled = "" if layers == ref.num_layers else f", depth scaled to {layers} layers"
+    return replace(ref, name=name, num_layers=layers, source=f"size {name}: the shape of {ref.name}{scaled}")
+
+
+def shape_from_config(config: dict[str, Any], *, name: str, where: str) -> ModelShape:
+    """A shape from a Hugging Face ``config.json`` mapping (Llama-style keys, GPT-2 aliases, or a
+    multimodal config's ``text_config``). Raises :class:`UserInputError` listing missing or bad keys."""
+    if "hidden_size" not in config and "n_embd" not in config and isinstance(config.get("text_config"), dict):
+        config = {**config["text_config"], "tie_word_embeddings": config.get("tie_word_embeddings", True)}
+
+    def first(*keys: str) -> Any:
+        return next((config[k] for k in keys if config.get(k) is not None), None)
+
+    values = {
+        "hidden_size": first("hidden_size", "n_embd", "d_model"),
+        "num_hidden_layers": first("num_hidden_layers", "n_layer", "num_layers"),
+        "vocab_size": first("vocab_size"),
+        "num_attention_heads": first("num_attention_heads", "n_head"),
+    }
+    problems = [
+        f"{where}: {key}: expected a positive integer, but got {value!r}"
+        if value is not None
+        else f"{where}: {key}: missing"
+        for key, value in values.items()
+        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+    ]
+    if problems:
+        raise UserInputError(problems)
+    h, heads = int(values["hidden_size"]), int(values["num_attention_heads"])
+    gpt_style = "n_embd" in config or config.get("model_type") in (
+        "gpt2",
+        "gpt_neox",
+        "opt",
+        "gpt_bigcode",
+        "bloom",
+        "falcon",
+        "phi",
+    )
+    inter = first("intermediate_size", "n_inner", "ffn_dim") or 4 * h
+    kv = first("num_key_value_heads") or heads
+    head_dim = first("head_dim") or h // heads
+    for key, value in (("intermediate_size", inter), ("num_key_value_heads", kv), ("head_dim", head_dim)):
+        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            problems.append(f"{where}: {key}: expected a positive integer, but got {value!r}")
+    if problems:
+        raise UserInputError(problems)
+    return ModelShape(
+        name=name,
+        hidden_size=h,
+        num_layers=int(values["num_hidden_layers"]),
+        intermediate_size=int(inter),
+        vocab_size=int(values["vocab_size"]),
+        num_heads=heads,
+        num_kv_heads=int(kv),
+        head_dim=int(head_dim),
+        tie_word_embeddings=bool(config.get("tie_word_embeddings", True)),
+        gated_mlp=not gpt_style,
+        source=f"{where} ({config.get('model_type', 'unknown model_type')})",
+    )
+
+
+def parse_model(spec: str) -> ModelShape:
+    """The shape of ``--model``: a built-in name, a size string (``7b``) or a local Hugging Face folder
+    (its ``config.json`` is read as JSON; no torch, no transformers). Raises :class:`UserInputError`."""
+    if spec in BUILTIN_SHAPES:
+        return BUILTIN_SHAPES[spec]
+    size = parse_size(spec)
+    if size is not None:
+        return shape_for_size(size, name=spec.strip())
+    folder = Path(spec).expanduser()
+    expected = (
+        "expected a local Hugging Face folder, a size like 135m, 1.5b, 7b, 70b, or one of "
+        + ", ".join(BUILTIN_SHAPES)
+    )
+    if not folder.exists():
+        raise UserInputError(f"--model {spec}: not found ({expected})")
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise UserInputError(f"--model {spec}: no config.json in it ({expected})")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{config_path}: cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{config_path} line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(config, dict):
+        raise UserInputError(f"{config_path}: expected a JSON object, but got {type(config).__name__}")
+    return shape_from_config(config, name=spec, where=str(config_path))
+
+
+# --------------------------------------------------------------------------------------------
+# What each algorithm keeps resident and computes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlgorithmProfile:
+    """What an algorithm keeps in GPU memory and how many FLOPs it spends per example token."""
+
+    resident: tuple[str, ...]
+    """The models resident during training, for display."""
+    reference: bool
+    """Needs reference log-probs (a frozen copy with full fine-tuning; the adapter switched off with LoRA)."""
+    reward_model: bool
+    """Keeps a reward model (a sequence classifier, assumed the policy's size) for scoring samples."""
+    value_model: bool
+    """Trains a value model (PPO's critic, assumed the policy's size)."""
+    generates: bool
+    """Samples responses from the policy during training (online RL)."""
+    trained_sequences: int
+    """Sequences per example in the forward/backward with gradients (DPO: chosen and rejected)."""
+    samples_per_prompt: int
+    """Online algorithms: responses sampled per prompt (RLOO's k); 1 for offline ones."""
+    flops_per_token: int
+    """FLOPs per parameter per sequence token of one example, training and scoring passes together
+    (generation excluded): 6 per trained token (forward 2, backward 4), 2 per forward-only token."""
+    flops_derivation: str
+    """How ``flops_per_token`` adds up, shown with the estimate."""
+
+
+#: Per algorithm. Derivations assume TRL 1.12's trainers (PPO: ``num_ppo_epochs=4``; RLOO: k=2, one update).
+PROFILES: dict[str, AlgorithmProfile] = {
+    "dpo": AlgorithmProfile(
+        resident=("policy", "reference"),
+        reference=True,
+        reward_model=False,
+        value_model=False,
+        generates=False,
+        trained_sequences=2,
+        samples_per_prompt=1,
+        flops_per_token=16,
+        flops_derivation="2 sequences x (6 trained + 2 reference forward)",
+    ),
+    "ipo": AlgorithmProfile(
+        resident=("policy", "reference"),
+        reference=True,
+        reward_model=False,
+        value_model=False,
+        generates=False,
+        trained_sequences=2,
+        samples_per_prompt=1,
+        flops_per_token=16,
+        flops_derivation="as DPO: 2 sequences x (6 trained + 2 reference forward)",
+    ),
+    "kto": AlgorithmProfile(
+        resident=("policy", "reference"),
+        reference=True,
+        reward_model=False,
+        value_model=False,
+        generates=False,
+        trained_sequences=1,
+        samples_per_prompt=1,
+        flops_per_token=12,
+        flops_derivation="1 sequence x (6 trained + 2 reference) + 1 mismatched KL sequence x (2 policy + 2 reference)",
+    ),
+    "simpo": AlgorithmProfile(
+        resident=("policy",),
+        reference=False,
+        reward_model=False,
+        value_model=False,
+        generates=False,
+        trained_sequences=2,
+        samples_per_prompt=1,
+        flops_per_token=12,
+        flops_derivation="2 sequences x 6 trained (no reference)",
+    ),
+    "orpo": AlgorithmProfile(
+        resident=("policy",),
+        reference=False,
+        reward_model=False,
+        value_model=False,
+        generates=False,
+        trained_sequences=2,
+        samples_per_prompt=1,
+        flops_per_token=12,
+        flops_derivation="2 sequences x 6 trained (no reference)",
+    ),
+    "ppo": AlgorithmProfile(
+        resident=("policy", "reference", "reward", "value"),
+        reference=True,
+        reward_model=True,
+        value_model=True,
+        generates=True,
+        trained_sequences=1,
+        samples_per_prompt=1,
+        flops_per_token=56,
+        flops_derivation="rollout forwards (policy, reference, reward, value: 4 x 2) + 4 PPO epochs x (policy 6 + value 6)",
+    ),
+    "rloo": AlgorithmProfile(
+        resident=("policy", "reference", "reward"),
+        reference=True,
+        reward_model=True,
+        value_model=False,
+        generates=True,
+        trained_sequences=1,
+        samples_per_prompt=2,
+        flops_per_token=24,
+        flops_derivation="2 samples x (policy, reference, reward forwards 3 x 2 + 6 trained)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """How the policy is trained: the knobs that move memory and time."""
+
+    method: Method = "lora"
+    """lora: bf16 weights + LoRA adapters; qlora: 4-bit weights + adapters; full: all weights trained."""
+    seq_len: int = 1024
+    """Tokens per sequence (prompt + response), i.e. TRL's ``max_length``; batches are padded to it."""
+    batch_size: int = 8
+    """Examples per optimizer micro-batch (TRL's ``per_device_train_batch_size``, default 8)."""
+    gradient_checkpointing: bool = True
+    """TRL's default: keep only each block's input and recompute the rest in the backward pass."""
+    lora_r: int = 8
+    """LoRA rank on all linear layers of each block (alignlab's default LoraSettings)."""
+    response_fraction: float = 0.5
+    """Online algorithms: fraction of ``seq_len`` that is the generated response."""
+
+
+# --------------------------------------------------------------------------------------------
+# Memory
+# --------------------------------------------------------------------------------------------
+
+BF16_BYTES = 2.0
+"""Bytes per weight in bf16 (TRL's default dtype on GPUs)."""
+NF4_BYTES = 0.55
+"""Bytes per quantized weight with QLoRA: 4-bit NF4 (0.5 B) plus double-quantized block constants
+(about 0.016 B) plus slack for bitsandbytes buffers (Dettmers et al. 2023). Embeddings, norms and the
+output head stay in bf16."""
+TRAINABLE_BYTES = 16.0
+"""Bytes per trained parameter with AdamW in mixed precision (Rajbhandari et al. 2020, ZeRO §3):
+full fine-tuning keeps bf16 weights (counted with the weights) + bf16 gradients (2) + fp32 master
+weights, momentum and variance (12); LoRA adapters are fp32 weights (4) + fp32 gradients (4) + m and v (8)."""
+ACTIVATION_BYTES_PER_LAYER = 34
+"""Bytes per token per unit of hidden size that one block keeps for its backward pass in bf16
+(Korthikanti et al. 2022, §4.1: 34·s·b·h, the 5·a·s²·b attention-score term dropped because flash/SDPA
+attention does not store scores)."""
+CHECKPOINT_BYTES_PER_LAYER = 2
+"""With gradient checkpointing, each block keeps only its bf16 input (2·s·b·h bytes); one block's full
+activations (34·s·b·h) are live again during its recomputation."""
+LOGIT_BYTES = 8
+"""Bytes per token per vocabulary entry for the trained model's output: fp32 logits and their fp32
+log-softmax (TRL upcasts both to compute per-token log-probs); value heads have 1 output and skip this."""
+OVERHEAD_BYTES = 1.0 * GIB
+"""CUDA context, cuBLAS/NCCL workspaces and allocator slack, a flat 1 GiB."""
+
+
+@dataclass(frozen=True)
+class MemoryTerm:
+    """One line of a memory breakdown."""
+
+    name: str
+    """What it is: ``policy weights``, ``optimizer states``, ``activations``..."""
+    bytes: float
+    """Resident bytes."""
+    note: str
+    """The assumption behind the figure."""
+
+    @property
+    def gb(self) -> float:
+        return self.bytes / GIB
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Estimated peak GPU memory of one training setup, term by term."""
+
+    algorithm: str
+    """Which algorithm (a key of :data:`PROFILES`)."""
+    method: Method
+    """How the policy is trained."""
+    terms: tuple[MemoryTerm, ...]
+    """The breakdown; zero terms are kept when they explain something (e.g. the LoRA reference)."""
+    trainable_params: int
+    """Parameters the optimizer updates in the policy (and the value model for PPO)."""
+
+    @property
+    def total_bytes(self) -> float:
+        return sum(t.bytes for t in self.terms)
+
+    @property
+    def total_gb(self) -> float:
+        return self.total_bytes / GIB
+
+    def fits(self, gpu_memory_gb: float | None) -> bool | None:
+        """Whether the total fits in ``gpu_memory_gb`` (GiB); None when the GPU memory is unknown."""
+        return None if gpu_memory_gb is None else self.total_gb <= gpu_memory_gb
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total_gb": round(self.total_gb, 2),
+            "trainable_params": self.trainable_params,
+            "terms": [{"name": t.name, "gb": round(t.gb, 3), "note": t.note} for t in self.terms],
+        }
+
+
+def weight_bytes(shape: ModelShape, method: Method) -> float:
+    """Bytes of one copy of the weights: bf16, or with QLoRA 4-bit block linears and bf16 for the rest."""
+    if method == "qlora":
+        return (
+            shape.block_linear_params * NF4_BYTES + (shape.n_params - shape.block_linear_params) * BF16_BYTES
+        )
+    return shape.n_params * BF16_BYTES
+
+
+def activation_bytes(
+    shape: ModelShape, sequences: int, seq_len: int, *, gradient_checkpointing: bool
+) -> float:
+    """Activations kept for the backward pass of ``sequences`` sequences of ``seq_len`` tokens (bf16)."""
+    tokens_h = sequences * seq_len * shape.hidden_size
+    if gradient_checkpointing:
+        return tokens_h * (CHECKPOINT_BYTES_PER_LAYER * shape.num_layers + ACTIVATION_BYTES_PER_LAYER)
+    return tokens_h * ACTIVATION_BYTES_PER_LAYER * shape.num_layers
+
+
+def estimate_memory(shape: ModelShape, algorithm: str, setup: TrainSetup) -> MemoryEstimate:
+    """Peak GPU memory of training ``shape`` with ``algorithm`` under ``setup`` (one GPU, no sharding).
+
+    Assumptions beyond the per-term constants: the reward and value models have the policy's shape and
+    its weight format; TRL 1.12's PPOTrainer applies ``peft_config`` to the policy only, so PPO's value
+    model is trained in full whatever the method; forward-only passes (reference, reward) free their
+    activations layer by layer, so only their weights count; generation keeps a bf16 KV cache for the
+    micro-batch's samples.
+    """
+    if algorithm not in PROFILES:
+        raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(PROFILES)}")
+    prof = PROFILES[algorithm]
+    method = setup.method
+    n = shape.n_params
+    weights = weight_bytes(shape, method)
+    terms: list[MemoryTerm] = []
+    fmt = "4-bit NF4 block linears (0.55 B/param), the rest bf16" if method == "qlora" else "bf16, 2 B/param"
+    terms.append(MemoryTerm("policy weights", weights, f"{n / 1e9:.3g}B params, {fmt}"))
+    if method == "full":
+        trainable = n
+        terms.append(MemoryTerm("gradients", n * 2.0, "bf16 gradient per weight, 2 B/param"))
+        terms.append(
+            MemoryTerm("optimizer states", n * 12.0, "AdamW: fp32 master weights + m + v, 12 B/param")
+        )
+    else:
+        trainable = shape.lora_params(setup.lora_r)
+        terms.append(
+            MemoryTerm(
+                "adapter weights",
+                trainable * 4.0,
+                f"LoRA r={setup.lora_r} on all block linears, fp32, {trainable / 1e6:.3g}M params",
+            )
+        )
+        terms.append(MemoryTerm("gradients", trainable * 4.0, "fp32 adapter gradients, 4 B/param"))
+        terms.append(MemoryTerm("optimizer states", trainable * 8.0, "AdamW m + v in fp32, 8 B/param"))
+    seqs = prof.trained_sequences * prof.samples_per_prompt * setup.batch_size
+    ckpt = "with" if setup.gradient_checkpointing else "without"
+    terms.append(
+        MemoryTerm(
+            "activations",
+            activation_bytes(shape, seqs, setup.seq_len, gradient_checkpointing=setup.gradient_checkpointing),
+            f"{seqs} sequences x {setup.seq_len} tokens, {ckpt} gradient checkpointing (Korthikanti et al. 2022)",
+        )
+    )
+    terms.append(
+        MemoryTerm(
+            "logits",
+            seqs * setup.seq_len * shape.vocab_size * float(LOGIT_BYTES),
+            f"fp32 logits + log-softmax over a {shape.vocab_size}-token vocabulary",
+        )
+    )
+    if prof.reference:
+        if method == "full":
+            terms.append(MemoryTerm("reference weights", weights, "a frozen bf16 copy of the policy"))
+        else:
+            terms.append(
+                MemoryTerm(
+                    "reference weights", 0.0, "the base weights with the adapter disabled: no second copy"
+                )
+            )
+    if prof.reward_model:
+        terms.append(
+            MemoryTerm(
+                "reward model weights", weights, "a frozen reward model of the policy's size and format"
+            )
+        )
+    if prof.value_model:
+        trainable += n
+        terms.append(MemoryTerm("value model weights", n * BF16_BYTES, "a critic of the policy's size, bf16"))
+        terms.append(
+            MemoryTerm(
+                "value model gradients + optimizer",
+                n * (TRAINABLE_BYTES - BF16_BYTES),
+                "trained in full (TRL 1.12 puts the LoRA adapter on the policy only): 14 B/param",
+            )
+        )
+        terms.append(
+            MemoryTerm(
+                "value model activations",
+                activation_bytes(
+                    shape, seqs, setup.seq_len, gradient_checkpointing=setup.gradient_checkpointing
+                ),
+                "as the policy's",
+            )
+        )
+    if prof.generates:
+        kv = seqs * setup.seq_len * shape.num_layers * 2 * shape.num_kv_heads * shape.head_dim * BF16_BYTES
+        terms.append(
+            MemoryTerm("KV cache", kv, f"bf16 keys and values of {seqs} sampled sequences during generation")
+        )
+    terms.append(MemoryTerm("overhead", OVERHEAD_BYTES, "CUDA context, workspaces, allocator slack"))
+    return MemoryEstimate(algorithm, method, tuple(terms), trainable)
+
+
+# --------------------------------------------------------------------------------------------
+# Compute time
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComputeAssumptions:
+    """The hardware and efficiency figures behind a time estimate, stated in the output."""
+
+    gpu: str = "NVIDIA H100 SXM"
+    """The GPU the GPU-hours are counted on."""
+    peak_tflops: float = 989.0
+    """Its dense bf16 peak, in TFLOP/s (NVIDIA's datasheet, without sparsity)."""
+    train_mfu: dict[str, float] = field(default_factory=lambda: {"full": 0.35, "lora": 0.35, "qlora": 0.25})
+    """Model FLOPs utilisation of training and scoring passes per method (single-GPU HF/TRL loops reach
+    roughly 30-40 %; QLoRA loses some to dequantization)."""
+    generation_mfu: float = 0.05
+    """Utilisation while sampling: decoding is memory-bound (HF ``generate`` at micro-batch 8-16)."""
+    epochs_per_trial: float = 1.0
+    """Passes over the training examples in one trial (preference tuning uses 1-3; pruning cuts many short)."""
+
+    def describe(self) -> str:
+        mfu = ", ".join(f"{k} {v:.0%}" for k, v in self.train_mfu.items())
+        return (
+            f"time on one {self.gpu} ({self.peak_tflops:g} TFLOP/s bf16 dense) at MFU {mfu}, "
+            f"{self.generation_mfu:.0%} while generating; {self.epochs_per_trial:g} epoch per trial; "
+            "~6N FLOPs per trained token, 2N per forward-only or generated token; evaluation time not counted"
+        )
+
+
+DEFAULT_COMPUTE = ComputeAssumptions()
+
+
+@dataclass(frozen=True)
+class TrialCost:
+    """FLOPs and GPU time of one sweep trial (and of a once-per-study setup stage)."""
+
+    algorithm: str
+    """Which algorithm."""
+    examples: int
+    """Examples one epoch trains on (pairs, labelled completions, or prompts for online algorithms)."""
+    tokens: int
+    """Sequence tokens processed per trial (all passes' sequences, before the per-token FLOPs factor)."""
+    train_flops: float
+    """FLOPs of training and scoring passes per trial."""
+    generation_flops: float
+    """FLOPs of sampling responses per trial (online algorithms only)."""
+    seconds: float
+    """GPU seconds per trial under the assumptions."""
+    setup_seconds: float
+    """GPU seconds spent once per study before any trial (training a reward model from the data)."""
+    derivation: str
+    """How the per-token FLOPs add up."""
+
+    def trials_affordable(self, gpu_hours: float | None) -> int | None:
+        """Whole trials ``gpu_hours`` pays for after the setup stage; None when no budget is given."""
+        if gpu_hours is None:
+            return None
+        left = gpu_hours * 3600.0 - self.setup_seconds
+        return max(0, math.floor(left / self.seconds)) if self.seconds > 0 else 0
+
+    def to_dict(self, gpu_hours: float | None = None) -> dict[str, Any]:
+        return {
+            "examples": self.examples,
+            "tokens_per_trial": self.tokens,
+            "train_flops": float(f"{self.train_flops:.4g}"),
+            "generation_flops": float(f"{self.generation_flops:.4g}"),
+            "gpu_hours_per_trial": float(f"{self.seconds / 3600:.4g}"),
+            "setup_gpu_hours": float(f"{self.setup_seconds / 3600:.4g}"),
+            "trials_affordable": self.trials_affordable(gpu_hours),
+            "flops_derivation": self.derivation,
+        }
+
+
+def estimate_trial_cost(
+    shape: ModelShape,
+    algorithm: str,
+    setup: TrainSetup,
+    *,
+    examples: int,
+    reward_model_examples: int = 0,
+    reward_model_sequences: int = 2,
+    assumptions: ComputeAssumptions = DEFAULT_COMPUTE,
+) -> TrialCost:
+    """GPU time of one trial: ``examples`` x ``epochs_per_trial`` x ``seq_len`` tokens at the algorithm's
+    FLOPs per parameter-token, plus sampling for online algorithms.
+
+    ``reward_model_examples`` > 0 adds a once-per-study stage that trains a reward model of the policy's
+    size for one epoch on that many examples of ``reward_model_sequences`` sequences each (6N per token).
+    """
+    prof = PROFILES[algorithm]
+    n = shape.n_params
+    epochs = assumptions.epochs_per_trial
+    tokens = int(examples * epochs * setup.seq_len * prof.trained_sequences * prof.samples_per_prompt)
+    train_flops = examples * epochs * setup.seq_len * prof.flops_per_token * n
+    generated = 0.0
+    if prof.generates:
+        generated = examples * epochs * prof.samples_per_prompt * setup.seq_len * setup.response_fraction
+    generation_flops = generated * 2 * n
+    peak = assumptions.peak_tflops * 1e12
+    mfu = assumptions.train_mfu[setup.method]
+    seconds = train_flops / (peak * mfu) + generation_flops / (peak * assumptions.generation_mfu)
+    setup_flops = reward_model_examples * reward_model_sequences * setup.seq_len * 6 * n
+    return TrialCost(
+        algorithm=algorithm,
+        examples=examples,
+        tokens=tokens,
+        train_flops=train_flops,
+        generation_flops=generation_flops,
+        seconds=seconds,
+        setup_seconds=setup_flops / (peak * mfu),
+        derivation=f"{prof.flops_per_token}N per token: {prof.flops_derivation}",
+    )

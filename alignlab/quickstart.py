@@ -1,0 +1,93 @@
+"""The quick start: the whole loop on the built-in task, on a laptop CPU, in minutes.
+
+1. build the built-in task (tokenizer, tiny Llama, SFT policy) and its feedback data, cached;
+2. recommend an algorithm for that data (alignlab.selector);
+3. run the quickstart sweep (sweeps/quickstart.yaml: DPO beta and learning rate, the literature
+   default enqueued first) as an Optuna study with every trial in MLflow;
+4. compare the best configuration with the literature default on the gold reward.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alignlab.errors import UserInputError
+
+#: The shipped quickstart sweep (in the source tree; the README installs alignlab editable).
+QUICKSTART_SWEEP = Path(__file__).resolve().parents[1] / "sweeps" / "quickstart.yaml"
+
+
+@dataclass
+class Comparison:
+    """The best trial against the enqueued literature default, on the gold reward."""
+
+    best_number: int
+    baseline_number: int | None
+    best: dict[str, float]
+    baseline: dict[str, float]
+    best_params: dict[str, Any]
+    baseline_params: dict[str, Any]
+
+    @property
+    def improved(self) -> bool | None:
+        if not self.baseline:
+            return None
+        return self.best.get("win_rate", 0.0) > self.baseline.get("win_rate", 0.0)
+
+
+def sweep_path() -> Path:
+    if not QUICKSTART_SWEEP.is_file():
+        raise UserInputError(f"{QUICKSTART_SWEEP}: the quickstart sweep file is missing (install alignlab from its source tree)")
+    return QUICKSTART_SWEEP
+
+
+def build_task(on_build: Callable[[str], None] | None = None) -> Any:
+    """Build (or find cached) the built-in task and its feedback data; returns its TaskAssets."""
+    from alignlab.paths import cache_dir
+    from alignlab.task import ensure_task_assets
+
+    return ensure_task_assets(cache_dir(), on_build=on_build)
+
+
+def recommend_for_task(assets: Any) -> Any:
+    """The recommendation for the task's pairwise feedback, a tiny model, and no GPU."""
+    from alignlab.data import load_feedback, profile_feedback
+    from alignlab.memory import parse_model
+    from alignlab.selector import recommend, situation_from_profile
+
+    data = load_feedback(assets.feedback["pairwise"])
+    profile = profile_feedback(data).to_dict()
+    situation = situation_from_profile(profile, model=parse_model("builtin:tiny-sft"), model_ref="builtin:tiny-sft")
+    return recommend(situation)
+
+
+def reset_study(name: str) -> None:
+    """Forget a study (its Optuna storage and trial outputs) so the quick start runs from scratch."""
+    from alignlab.paths import study_dir
+
+    folder = study_dir(name)
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def compare_with_default(study: Any, best: Any) -> Comparison:
+    from alignlab.studies import enqueued_baseline
+
+    baseline = enqueued_baseline(study)
+    return Comparison(
+        best_number=best.number,
+        baseline_number=baseline.number if baseline is not None else None,
+        best=dict(best.metrics),
+        baseline=dict(baseline.user_attrs.get("metrics", {})) if baseline is not None else {},
+        best_params=dict(best.params),
+        baseline_params=dict(baseline.params) if baseline is not None else {},
+    )
+
+
+def elapsed(since: float) -> str:
+    return f"{time.monotonic() - since:.0f}s"

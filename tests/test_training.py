@@ -1,0 +1,142 @@
+"""Real TRL runs on the built-in task's tiny model: every algorithm, MLflow records, failures, memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alignlab.config import RunConfig
+from alignlab.errors import UserInputError
+from alignlab.training import run_training
+
+QUICK_EVAL = {"n_prompts": 8, "samples_per_prompt": 2, "max_new_tokens": 24, "n_pairs": 32}
+
+
+def tiny_config(algorithm: str = "dpo", **params: Any) -> RunConfig:
+    defaults: dict[str, Any] = {"max_steps": 4, "per_device_train_batch_size": 8, "learning_rate": 1e-3}
+    if algorithm in ("dpo", "kto", "sft", "reward"):
+        defaults["max_length"] = 64
+    if algorithm == "ppo":
+        defaults.update(
+            max_steps=2,
+            num_mini_batches=1,
+            num_ppo_epochs=1,
+            response_length=16,
+            local_rollout_forward_batch_size=8,
+        )
+    raw: dict[str, Any] = {
+        "name": f"test-{algorithm}",
+        "algorithm": algorithm,
+        "model": "builtin:tiny" if algorithm == "sft" else "builtin:tiny-sft",
+        "data": {"task": "builtin", "max_examples": 256},
+        "params": {**defaults, **params},
+        "eval": QUICK_EVAL,
+    }
+    return RunConfig.model_validate(raw)
+
+
+def mlflow_run(run_id: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient().get_run(run_id)
+
+
+def test_dpo_run_is_evaluated_and_logged(studies_root: Path) -> None:
+    result = run_training(tiny_config("dpo", beta=0.2))
+    assert result.status == "completed", result.reason
+    assert {
+        "kl",
+        "preference_accuracy",
+        "reward_margin",
+        "gold_reward",
+        "win_rate",
+        "malformed_rate",
+        "response_length",
+    } <= set(result.metrics)
+    assert 0.0 <= result.metrics["win_rate"] <= 1.0
+    assert result.steps == 4
+    assert (Path(result.output_dir or "") / "adapter" / "adapter_config.json").is_file()
+    run = mlflow_run(result.mlflow_run_id or "")
+    assert run.data.params["beta"] == "0.2"
+    assert run.data.params["r"] == "8"
+    assert run.data.tags["alignlab.algorithm"] == "dpo"
+    assert run.data.tags["alignlab.status"] == "completed"
+    assert len(run.data.tags["alignlab.data_fingerprint"]) == 12
+    assert "eval/win_rate" in run.data.metrics
+    assert run.info.status == "FINISHED"
+    assert (studies_root / "mlflow.db").is_file()
+
+
+@pytest.mark.parametrize("algorithm", ["sft", "reward", "kto"])
+def test_each_algorithm_runs(studies_root: Path, algorithm: str) -> None:
+    config = tiny_config(algorithm)
+    if algorithm == "sft":
+        config = config.model_copy(update={"lora": None})
+    result = run_training(config)
+    assert result.status == "completed", result.reason
+    expected = {
+        "reward": {"preference_accuracy", "reward_margin"},
+        "sft": {"gold_reward", "malformed_rate"},
+        "kto": {"kl", "win_rate"},
+    }
+    assert expected[algorithm] <= set(result.metrics)
+
+
+def test_ppo_runs_with_the_adaptive_kl_controller(studies_root: Path) -> None:
+    result = run_training(tiny_config("ppo", kl_coef=0.05, kl_target=0.001, kl_horizon=64))
+    assert result.status == "completed", result.reason
+    assert {"kl", "win_rate", "reward"} <= set(result.metrics)
+    # KL above a tiny target raises the coefficient for the next batch.
+    assert result.train_metrics["objective/kl_target"] == 0.001
+    assert "objective/kl_coef" in result.train_metrics
+
+
+def test_nan_loss_fails_the_run_with_a_reason(studies_root: Path) -> None:
+    result = run_training(tiny_config("dpo", learning_rate=1e12, max_steps=6, logging_steps=1))
+    assert result.status == "failed"
+    assert result.reason is not None and ("loss is nan" in result.reason or "KL diverged" in result.reason)
+    run = mlflow_run(result.mlflow_run_id or "")
+    assert run.info.status == "FAILED"
+    assert run.data.tags["alignlab.reason"] == result.reason
+
+
+def test_pruned_run_ends_finished_not_failed(studies_root: Path) -> None:
+    config = tiny_config("dpo", max_steps=6).model_copy(
+        update={"eval": tiny_config().eval.model_copy(update={"every_n_steps": 2})}
+    )
+    seen: list[int] = []
+
+    def prune_at_first_report(step: int, metrics: dict[str, float]) -> bool:
+        seen.append(step)
+        return True
+
+    result = run_training(config, on_evaluate=prune_at_first_report)
+    assert result.status == "pruned" and seen == [2]
+    assert result.steps < 6
+    assert mlflow_run(result.mlflow_run_id or "").info.status == "FINISHED"
+
+
+def test_missing_model_path_is_one_line_and_writes_nothing(studies_root: Path, tmp_path: Path) -> None:
+    config = tiny_config().model_copy(update={"model": str(tmp_path / "nope")})
+    with pytest.raises(UserInputError) as info:
+        run_training(config)
+    assert info.value.problems == [
+        f"model: {str(tmp_path / 'nope')!r} does not exist (expected a local Hugging Face model folder, or one of "
+        "builtin:tiny, builtin:tiny-sft, builtin:tiny-rm, smollm2-135m; the model hub is not used)"
+    ]
+    assert not (studies_root / "mlflow.db").exists()
+
+
+def test_repeated_runs_in_one_process_do_not_grow_memory(studies_root: Path) -> None:
+    import psutil
+
+    process = psutil.Process()
+    rss = []
+    for i in range(5):
+        result = run_training(tiny_config("dpo").model_copy(update={"name": f"rss-{i}"}))
+        assert result.status == "completed"
+        rss.append(process.memory_info().rss)
+    growth_mb = (rss[-1] - rss[1]) / 2**20
+    assert growth_mb < 60, f"RSS grew {growth_mb:.0f} MB over 3 runs: {[r // 2**20 for r in rss]}"
