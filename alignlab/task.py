@@ -362,7 +362,9 @@ def sample_responses(
                 for row in out[:, enc["input_ids"].shape[1] :].tolist():
                     if tokenizer.eos_token_id in row:
                         row = row[: row.index(tokenizer.eos_token_id)]
-                    texts.append(" " + tokenizer.decode(row, skip_special_tokens=True).strip())
+                    decoded = tokenizer.decode(row, skip_special_tokens=True)
+                    assert isinstance(decoded, str)
+                    texts.append(" " + decoded.strip())
     finally:
         tokenizer.padding_side = old_side
         model.train(was_training)
@@ -465,11 +467,19 @@ def win_rate(
         )
     total = 0.0
     for pol, ref in zip(policy_rewards, reference_rewards, strict=True):
-        pol_list = list(pol) if isinstance(pol, Sequence) else [pol]
-        ref_list = list(ref) if isinstance(ref, Sequence) else [ref]
+        pol_list = _as_samples(pol)
+        ref_list = _as_samples(ref)
         score = sum((p > r) + 0.5 * (p == r) for p in pol_list for r in ref_list)
         total += score / (len(pol_list) * len(ref_list))
     return total / len(policy_rewards)
+
+
+def _as_samples(value: object) -> list[float]:
+    if isinstance(value, Sequence):
+        return [float(v) for v in value]
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    raise TypeError(f"win_rate: expected a reward or a list of rewards, but got {value!r}")
 
 
 def evaluate_gold(
@@ -618,6 +628,10 @@ def _atomic_jsonl(target: Path, records: Sequence[dict[str, Any]]) -> None:
             os.unlink(tmp)
 
 
+def _save_tokenizer(directory: Path) -> None:
+    build_tokenizer().save_pretrained(directory)
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The records of a JSONL file written by :func:`ensure_task_assets`."""
     with path.open(encoding="utf-8") as fh:
@@ -670,7 +684,7 @@ def ensure_task_assets(
 
     if "tokenizer" in missing:
         announce("tokenizer")
-        _atomic_dir(assets.tokenizer_dir, lambda d: build_tokenizer().save_pretrained(d))
+        _atomic_dir(assets.tokenizer_dir, lambda d: _save_tokenizer(d))
     tokenizer = load_tokenizer(assets.tokenizer_dir)
     if "base" in missing:
         announce("base")

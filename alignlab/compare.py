@@ -1,0 +1,177 @@
+"""One table of the trials of one or more studies: :func:`compare_table`.
+
+Rows are trials (every state); columns, in order::
+
+    study, trial, algorithm, <params by TRL name ...>, <objective metrics ...>, kl, steps, runtime_s,
+    state, enqueued, [feasible], mlflow_run_id
+
+Objective columns are named by metric (``win_rate``, ``kl``, ...), the union over the studies in the
+order given; a study whose objectives differ gets the other columns from its trials' final eval
+``metrics``. ``feasible`` appears when any study has constraints. Rows are sorted by the first
+objective of the first study, in its direction: complete trials first, missing values last. The
+data comes from the Optuna storage; MLflow (when its store exists) is read only to fill the run ids
+(and the experiment id) that the Optuna records lack.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alignlab.errors import UserInputError
+from alignlab.studyio import Objective, StudyRecord, TrialRecord, join_mlflow, open_study, trial_records
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STATE_ORDER: dict[str, int] = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
+
+
+def _feasible(trial: TrialRecord, record: StudyRecord) -> bool | None:
+    if trial.state != "COMPLETE" or not record.constraints:
+        return None
+    for con in record.constraints:
+        value = trial.metric(str(con.get("metric")), record.objectives)
+        if value is None:
+            return None
+        if con.get("max") is not None and value > float(con["max"]):
+            return False
+        if con.get("min") is not None and value < float(con["min"]):
+            return False
+    return True
+
+
+def _rows(
+    records: Sequence[StudyRecord], *, use_mlflow: bool
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    metric_cols: list[str] = []
+    for rec in records:
+        metric_cols += [o.metric for o in rec.objectives if o.metric not in metric_cols]
+    if "kl" not in metric_cols:
+        metric_cols.append("kl")
+    with_feasible = any(rec.constraints for rec in records)
+    param_cols: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for rec in records:
+        trials = trial_records(rec)
+        if use_mlflow and (rec.experiment_id is None or any(t.mlflow_run_id is None for t in trials)):
+            join_mlflow(rec, trials)  # importing mlflow costs 2-3 s: only when Optuna lacks a run id
+        for t in trials:
+            param_cols += [k for k in t.params if k not in param_cols]
+            row: dict[str, Any] = {"study": rec.name, "trial": t.number, "algorithm": t.algorithm}
+            row.update(t.params)
+            for m in metric_cols:
+                row[m] = t.metric(m, rec.objectives)
+            row.update(
+                steps=t.steps,
+                runtime_s=t.runtime_s,
+                state=t.state,
+                enqueued=t.enqueued,
+                mlflow_run_id=t.mlflow_run_id,
+                experiment_id=rec.experiment_id,
+            )
+            if with_feasible:
+                row["feasible"] = _feasible(t, rec)
+            rows.append(row)
+    return rows, param_cols, metric_cols
+
+
+def compare_table(names: Sequence[str], *, top: int | None = None, use_mlflow: bool = True) -> pd.DataFrame:
+    """The trials of the named studies in one DataFrame, best first (see the module docstring).
+
+    ``top`` keeps the first ``top`` rows after sorting (over all studies together). ``use_mlflow``
+    False reads Optuna only. An unknown name raises UserInputError listing the studies that exist.
+    ``df.attrs`` holds ``sort_by`` (metric), ``direction`` and ``experiment_ids`` (study -> MLflow
+    experiment id, for run links).
+    """
+    if not names:
+        raise ValueError("compare_table needs at least one study name")
+    records, problems = [], []
+    for name in dict.fromkeys(names):
+        try:
+            records.append(open_study(name))
+        except UserInputError as exc:
+            problems += exc.problems
+    if problems:
+        raise UserInputError(problems)
+    return table(records, top=top, use_mlflow=use_mlflow)
+
+
+def table(records: Sequence[StudyRecord], *, top: int | None = None, use_mlflow: bool = True) -> pd.DataFrame:
+    """:func:`compare_table` over studies already opened (alignlab.studyio.open_study)."""
+    import pandas as pd
+
+    if top is not None and top <= 0:
+        raise ValueError(f"top must be > 0, but got {top=}")
+    rows, param_cols, metric_cols = _rows(records, use_mlflow=use_mlflow)
+    first: Objective = records[0].objectives[0] if records[0].objectives else Objective("kl", "minimize")
+    sign = -1.0 if first.maximize else 1.0
+
+    def key(row: dict[str, Any]) -> tuple[int, int, float, str, int]:
+        value = row.get(first.metric)
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return (
+            STATE_ORDER.get(row["state"], 9),
+            int(missing),
+            0.0 if missing else sign * float(value),  # type: ignore[arg-type]
+            row["study"],
+            row["trial"],
+        )
+
+    rows.sort(key=key)
+    if top is not None:
+        rows = rows[:top]
+    tail = ["steps", "runtime_s", "state", "enqueued"]
+    if any(rec.constraints for rec in records):
+        tail.append("feasible")
+    columns = ["study", "trial", "algorithm", *param_cols, *metric_cols, *tail, "mlflow_run_id"]
+    df = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
+    for col in [*metric_cols, "runtime_s"]:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    df["steps"] = pd.array(df["steps"].tolist(), dtype="Int64")
+    df.attrs["sort_by"] = first.metric
+    df.attrs["direction"] = first.direction
+    df.attrs["objectives"] = {rec.name: [o.metric for o in rec.objectives] for rec in records}
+    df.attrs["experiment_ids"] = {rec.name: rec.experiment_id for rec in records}
+    return df
+
+
+def to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows: NaN/NA as None, numpy scalars as Python numbers."""
+    out = []
+    for row in df.astype(object).to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for k, v in row.items():
+            if v is None or (isinstance(v, float) and math.isnan(v)) or _is_na(v):
+                clean[str(k)] = None
+            elif hasattr(v, "item"):
+                clean[str(k)] = v.item()
+            else:
+                clean[str(k)] = v
+        out.append(clean)
+    return out
+
+
+def _is_na(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write the table as CSV atomically (a temporary file beside it, then a rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,96 @@
+"""`alignlab report` and alignlab.report over real Optuna + MLflow stores (tests/study_fixture.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from study_fixture import (
+    DPO_STUDY,
+    MIX_STUDY,
+    FixtureStudies,
+    build_optuna_only,
+    built_studies,
+    studies,
+)
+from typer.testing import CliRunner
+
+import alignlab.cli.compare  # registers the commands on the app
+from alignlab.cli import app
+from alignlab.report import PLOT_KEYS, build_report
+
+__all__ = ["built_studies", "studies"]  # fixtures, imported for pytest
+
+runner = CliRunner()
+assert alignlab.cli.compare
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _plot_ids(page: str) -> set[str]:
+    return set(re.findall(r'<div id="(plot-[\w-]+)" class="plotly-graph-div"', page))
+
+
+def test_report_of_single_objective_study(studies: FixtureStudies, tmp_path: Path) -> None:
+    out = tmp_path / "r" / "dpo.html"
+    result = build_report(DPO_STUDY, out=out)
+    assert result.html_path == out and result.notes == []
+    page = out.read_text(encoding="utf-8")
+    assert {f"plot-{k}" for k in PLOT_KEYS} <= _plot_ids(page)
+    # self-contained: plotly.js inline, nothing loaded from elsewhere
+    assert "plotly.js v" in page or "Plotly" in page
+    assert not re.search(r"<script[^>]+src=", page)
+    assert not re.search(r"<link[^>]+href=\"http", page)
+    # the trial table links each run to the MLflow UI
+    exp = studies.experiment_ids[DPO_STUDY]
+    for run_id in studies.run_ids[DPO_STUDY].values():
+        assert f'href="http://127.0.0.1:5000/#/experiments/{exp}/runs/{run_id}"' in page
+    assert (
+        page.count('<tr class="COMPLETE">') == 5
+        and '<tr class="PRUNED">' in page
+        and '<tr class="FAIL">' in page
+    )
+    # PNGs of the key plots beside the page
+    names = sorted(p.name for p in result.png_paths)
+    assert names == [f"dpo-{k}.png" for k in ("curves", "history", "importance", "param", "pareto")]
+    for png in result.png_paths:
+        assert png.parent == out.parent and png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, *names])  # no temporary files
+
+
+def test_report_of_multi_objective_multi_algorithm_study(studies: FixtureStudies, tmp_path: Path) -> None:
+    result = build_report(MIX_STUDY, out=tmp_path / "mix.html", mlflow_url="http://localhost:5123/")
+    page = result.html_path.read_text(encoding="utf-8")
+    ids = _plot_ids(page)
+    assert {f"plot-{k}" for k in PLOT_KEYS} <= ids
+    assert "plot-importance-kl" in ids  # one importance plot per objective
+    assert "Pareto-front Plot" in page  # Optuna's own plot: the objectives are exactly (win_rate, kl)
+    exp = studies.experiment_ids[MIX_STUDY]
+    for run_id in studies.run_ids[MIX_STUDY].values():  # run ids found through the MLflow tags
+        assert f"http://localhost:5123/#/experiments/{exp}/runs/{run_id}" in page
+    for alg in ("dpo", "kto", "ppo"):
+        assert f'<td class="algorithm">{alg}</td>' in page
+
+
+def test_report_with_one_complete_trial_and_no_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path))
+    store = build_optuna_only(tmp_path, "tiny", n_complete=1)
+    result = runner.invoke(app, ["report", "tiny"])
+    assert result.exit_code == 0, result.output
+    html_path = tmp_path / "tiny" / "report.html"  # the default place
+    assert f"wrote {html_path}" in result.stdout
+    assert "note: importance: importances need at least 2 complete trials; this study has 1" in result.stdout
+    page = html_path.read_text(encoding="utf-8")
+    assert "importances need at least 2 complete trials" in page
+    assert {"plot-history", "plot-pareto", "plot-param", "plot-curves"} <= _plot_ids(page)
+    assert "plot-importance" not in _plot_ids(page)
+    assert (tmp_path / "tiny" / "report-history.png").is_file()
+    assert not store.exists(), "a report must not create an MLflow store"
+
+
+def test_report_unknown_study_exit_2(studies: FixtureStudies) -> None:
+    result = runner.invoke(app, ["report", "nope"])
+    assert result.exit_code == 2
+    assert "error: unknown study 'nope'" in result.stderr
