@@ -50,7 +50,9 @@ def build_task(on_build: Callable[[str], None] | None = None) -> Any:
     """Build (or find cached) the built-in task and its feedback data; returns its TaskAssets."""
     from alignlab.paths import cache_dir
     from alignlab.task import ensure_task_assets
+    from alignlab.training import quiet_libraries
 
+    quiet_libraries()
     return ensure_task_assets(cache_dir(), on_build=on_build)
 
 

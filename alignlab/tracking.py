@@ -179,7 +179,9 @@ def metrics_callback() -> Any:
             self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
         ) -> None:
             if logs and active_run_id() is not None:
-                log_metrics({k.replace("train_", "", 1): v for k, v in logs.items()}, step=state.global_step)
+                # Per-step logs keep TRL's names (loss, rewards/margins, objective/kl, ...); the closing
+                # summary's train_loss, train_runtime, ... keep their prefix, apart from the per-step loss.
+                log_metrics(dict(logs), step=state.global_step)
 
     return MLflowMetrics()
 

@@ -76,11 +76,7 @@ def _register() -> None:
     import importlib
 
     for name in ("data", "recommend", "train", "sweep", "quickstart", "compare"):
-        try:
-            importlib.import_module(f"alignlab.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"alignlab.cli.{name}":
-                raise
+        importlib.import_module(f"alignlab.cli.{name}")
 
 
 def main() -> None:
