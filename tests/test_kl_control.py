@@ -26,3 +26,42 @@ def test_controller_converges_on_a_simple_plant() -> None:
     for _ in range(400):
         ctl.update(measured_kl=0.2 / ctl.kl_coef, n_episodes=32)
     assert 0.2 / ctl.kl_coef == pytest.approx(2.0, rel=0.05)
+
+
+@pytest.mark.slow
+def test_ppo_runs_with_different_kl_targets_end_near_them(studies_root: object) -> None:
+    # About 3 minutes on 2 CPU cores; tests/benchmarks/kl_targets.py prints the same runs as a table.
+    from alignlab.config import RunConfig
+    from alignlab.training import run_training
+
+    held_out_kl = {}
+    for target in (1.0, 3.0):
+        config = RunConfig.model_validate(
+            {
+                "name": f"kl-target-{target}",
+                "algorithm": "ppo",
+                "model": "builtin:tiny-sft",
+                "reward_model": "builtin:tiny-rm",
+                "data": {"task": "builtin"},
+                "params": {
+                    "learning_rate": 5e-4,
+                    "kl_coef": 0.05,
+                    "kl_target": target,
+                    "kl_horizon": 32,
+                    "max_steps": 100,
+                    "per_device_train_batch_size": 32,
+                    "num_mini_batches": 2,
+                    "num_ppo_epochs": 2,
+                    "response_length": 24,
+                    "missing_eos_penalty": 1.0,
+                },
+                "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0},
+                "eval": {"n_prompts": 64, "samples_per_prompt": 4, "max_new_tokens": 24},
+            }
+        )
+        result = run_training(config)
+        assert result.status == "completed", result.reason
+        held_out_kl[target] = result.metrics["kl"]
+    assert held_out_kl[1.0] < held_out_kl[3.0], held_out_kl
+    for target, kl in held_out_kl.items():
+        assert target / 2 <= kl <= target * 2, held_out_kl
