@@ -161,8 +161,9 @@ def load_run_data(algorithm: str, settings: DataSettings, *, seed: int) -> RunDa
             train = load_feedback_rows(source, kind=kind)
         train = apply_label_noise(train, kind, settings.label_noise, seed=seed)
         eval_pairs = _builtin_eval_pairs(assets)
+        train = _cap(train, settings.max_examples)
         return RunData(
-            train=_cap(train, settings.max_examples),
+            train=train,
             eval_pairs=eval_pairs,
             eval_prompts=list(task.prompts("eval")),
             gold=True,
@@ -188,8 +189,9 @@ def load_run_data(algorithm: str, settings: DataSettings, *, seed: int) -> RunDa
     else:
         train = [dict(r) for r in _as_kind(train_data, kind, convert_feedback).records]
     prompts = list({json.dumps(r["prompt"], sort_keys=True): r["prompt"] for r in held_out}.values())
+    train = _cap(train, settings.max_examples)
     return RunData(
-        train=_cap(train, settings.max_examples),
+        train=train,
         eval_pairs=eval_pairs,
         eval_prompts=prompts,
         gold=False,
@@ -230,7 +232,7 @@ def _builtin_eval_pairs(assets: TaskAssets) -> list[dict[str, Any]]:
         scored = sorted(responses, key=lambda r: task.gold_reward(prompt, r))
         if task.gold_reward(prompt, scored[-1]) > task.gold_reward(prompt, scored[0]):
             pairs.append({"prompt": prompt, "chosen": scored[-1], "rejected": scored[0]})
-    task._atomic_jsonl(target, pairs)
+    task.write_jsonl(target, pairs)
     return pairs
 
 

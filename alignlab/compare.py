@@ -16,12 +16,12 @@ data comes from the Optuna storage; MLflow (when its store exists) is read only 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import UserInputError
+from alignlab.paths import write_atomic
 from alignlab.studyio import Objective, StudyRecord, TrialRecord, join_mlflow, open_study, trial_records
 
 if TYPE_CHECKING:
@@ -166,12 +166,4 @@ def _is_na(value: Any) -> bool:
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     """Write the table as CSV atomically (a temporary file beside it, then a rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return write_atomic(path, df.to_csv(index=False))

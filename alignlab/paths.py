@@ -14,7 +14,9 @@ Layout (the root is ``./studies`` unless ``ALIGNLAB_STUDIES`` says otherwise)::
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -41,3 +43,23 @@ def default_tracking_uri() -> str:
 def default_storage_url(study_name: str) -> str:
     """The Optuna storage of one study: ``sqlite:///<root>/<name>/optuna.db``."""
     return f"sqlite:///{study_dir(study_name) / 'optuna.db'}"
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` through a temporary file in the same folder and a
+    rename, so readers see the old file or the whole new one, never half of it. Creates the folder."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target

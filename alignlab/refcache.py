@@ -14,13 +14,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from alignlab.paths import cache_dir
+from alignlab.paths import cache_dir, write_atomic
 
 #: TRL fields that change the tokenised pairs (and so the log-probs).
 TOKENISATION_FIELDS = ("max_length", "truncation_mode", "padding_free", "use_logits_to_keep", "ld_alpha")
@@ -36,14 +34,6 @@ def folder_fingerprint(folder: str) -> str:
             with path.open("rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def rows_fingerprint(rows: Sequence[dict[str, Any]]) -> str:
-    """A content hash of the train rows, in order."""
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(json.dumps(row, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
 
@@ -86,16 +76,7 @@ def store_from(dataset: Any, key: str) -> None:
             strict=True,
         )
     }
-    path = cache_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(table, fh)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(cache_path(key), json.dumps(table))
 
 
 def attach(dataset: Any, table: dict[str, list[float]]) -> Any | None:

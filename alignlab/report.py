@@ -21,15 +21,15 @@ PNGs (matplotlib) of history, pareto, param, importance and curves go beside the
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignlab.paths import study_dir
+from alignlab.paths import study_dir, write_atomic
 from alignlab.studyio import (
     DEFAULT_MLFLOW_URL,
     StudyRecord,
@@ -367,13 +367,9 @@ def _png(path: Path, draw: Callable[[Any], None], *, ncols: int = 1) -> Path:
     fig = Figure(figsize=(5.5 * ncols, 4.0), dpi=110, layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     draw(axes)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return write_atomic(path, buffer.getvalue())
 
 
 def _pngs(
@@ -523,15 +519,6 @@ def _table_rows(df: Any, mlflow_url: str) -> tuple[list[str], list[dict[str, Any
     return columns, rows
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def build_report(
     name: str,
     *,
@@ -613,7 +600,7 @@ def _build(
         generated=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         plotly_js=Markup(get_plotlyjs()),
     )
-    _write_atomic(path, page)
+    write_atomic(path, page)
     png_paths = (
         _pngs(record, path.with_suffix(""), complete, pareto, params, importances, curves) if pngs else []
     )

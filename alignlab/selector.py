@@ -14,9 +14,7 @@ Pure and light: no torch, transformers, trl, mlflow or pandas; :func:`draft_swee
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from alignlab.memory import (
     estimate_memory,
     estimate_trial_cost,
 )
+from alignlab.paths import write_atomic
 
 DataType = Literal["pairwise", "binary", "scalar", "prompt"]
 """The kind of feedback: preference pairs, good/bad labels, numeric scores, or prompts alone."""
@@ -1163,7 +1162,9 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
     assert run_as is not None
 
     if s.model_ref is not None and (s.model_ref in BUILTIN_MODELS or Path(s.model_ref).expanduser().is_dir()):
-        model = s.model_ref if s.model_ref in BUILTIN_MODELS else str(Path(s.model_ref).expanduser().resolve())
+        model = (
+            s.model_ref if s.model_ref in BUILTIN_MODELS else str(Path(s.model_ref).expanduser().resolve())
+        )
     else:
         model = "builtin:tiny-sft"
         comments.append(
@@ -1235,13 +1236,4 @@ def write_sweep(path: str | Path, draft: SweepDraft) -> Path:
         raise UserInputError(
             f"--write-sweep {path}: is a folder (expected a file name such as sweeps/mine.yaml)"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(draft.to_yaml())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(target, draft.to_yaml())

@@ -30,7 +30,7 @@ import yaml
 from alignlab import tracking
 from alignlab.config import LORA_FIELDS, RunConfig, known_param_names
 from alignlab.errors import UserInputError
-from alignlab.paths import default_storage_url, study_dir
+from alignlab.paths import default_storage_url, study_dir, write_atomic
 from alignlab.spec import CategoricalParam, FloatParam, IntParam, SweepSpec, load_sweep, parse_sweep
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ def run_sweep(
     study = open_study(spec, storage=storage)
     _check_same_sweep(study, spec)
     uri = tracking.use_tracking_uri(spec.tracking_uri)
-    _write_atomic(
+    write_atomic(
         folder / "sweep.yaml",
         yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False),
     )
@@ -486,7 +486,7 @@ def export_best(
     if full_data:
         raw["data"] = {k: v for k, v in raw.get("data", {}).items() if k != "max_examples"}
     config = RunConfig.model_validate(raw)
-    _write_atomic(Path(path), f"# Best trial {best.number}: {best.rule}\n" + config.to_yaml())
+    write_atomic(Path(path), f"# Best trial {best.number}: {best.rule}\n" + config.to_yaml())
     return config
 
 
@@ -641,21 +641,6 @@ def _fail_stale(study: optuna.Study) -> None:
 def _storage_url(study: optuna.Study) -> str:
     storage = study._storage
     return str(getattr(storage, "url", getattr(getattr(storage, "_backend", None), "url", "")))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 __all__ = [

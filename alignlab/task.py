@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from alignlab.errors import UserInputError
+from alignlab.paths import write_atomic
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -404,7 +405,9 @@ def make_feedback(
     cycle). Deterministic given the arguments.
     """
     if kind not in FEEDBACK_KINDS:
-        raise UserInputError(f"make_feedback: kind must be one of {', '.join(FEEDBACK_KINDS)}, but got {kind=}")
+        raise UserInputError(
+            f"make_feedback: kind must be one of {', '.join(FEEDBACK_KINDS)}, but got {kind=}"
+        )
     train = prompts("train")
     if not 1 <= n_prompts <= len(train):
         raise UserInputError(f"make_feedback: n_prompts must be in [1, {len(train)}], but got {n_prompts=}")
@@ -433,7 +436,8 @@ def make_feedback(
             )
         else:
             records.extend(
-                {"prompt": prompt, "completion": r, "score": s} for r, s in zip(responses, rewards, strict=True)
+                {"prompt": prompt, "completion": r, "score": s}
+                for r, s in zip(responses, rewards, strict=True)
             )
     flips = sorted(_flip_indices(len(records), noise, noise_rng))
     if kind == "pairwise":
@@ -522,7 +526,9 @@ def evaluate_gold(
         "reward_stderr": math.sqrt(var / len(per_prompt)),
         "malformed_fraction": sum(j.malformed for j in flat) / len(flat),
         "off_topic_fraction": sum(j.off_topic for j in flat) / len(flat),
-        "good_slot_fraction": (sum(j.good_slots for j in honest) / (N_SLOTS * len(honest))) if honest else 0.0,
+        "good_slot_fraction": (sum(j.good_slots for j in honest) / (N_SLOTS * len(honest)))
+        if honest
+        else 0.0,
         "mean_length": sum(len(_WORD_RE.findall(r)) for rs in samples for r in rs) / len(flat),
         "rewards": rewards,
     }
@@ -616,16 +622,9 @@ def _atomic_dir(target: Path, build: Callable[[Path], None]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _atomic_jsonl(target: Path, records: Sequence[dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec) + "\n")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def write_jsonl(target: Path, records: Sequence[dict[str, Any]]) -> None:
+    """Write records as JSON Lines, atomically."""
+    write_atomic(target, "".join(json.dumps(rec) + "\n" for rec in records))
 
 
 def _save_tokenizer(directory: Path) -> None:
@@ -639,7 +638,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def ensure_task_assets(
-    cache_dir: Path, *, seed: int = 0, config: TaskConfig | None = None, on_build: Callable[[str], None] | None = None
+    cache_dir: Path,
+    *,
+    seed: int = 0,
+    config: TaskConfig | None = None,
+    on_build: Callable[[str], None] | None = None,
 ) -> TaskAssets:
     """Build what is missing of the task under ``cache_dir/<fingerprint>/`` and return the paths.
 
@@ -651,7 +654,9 @@ def ensure_task_assets(
     config = config or TaskConfig()
     unknown = [k for k in config.feedback_kinds if k not in FEEDBACK_KINDS]
     if unknown:
-        raise UserInputError(f"task config: feedback_kinds {unknown} unknown; expected some of {FEEDBACK_KINDS}")
+        raise UserInputError(
+            f"task config: feedback_kinds {unknown} unknown; expected some of {FEEDBACK_KINDS}"
+        )
     root = Path(cache_dir).expanduser() / f"task-{task_fingerprint(seed=seed, config=config)}"
     (root / "feedback").mkdir(parents=True, exist_ok=True)
     assets = TaskAssets(
@@ -728,11 +733,13 @@ def ensure_task_assets(
                 seed=seed,
                 samples_per_prompt=config.samples_per_prompt,
             )
-            _atomic_jsonl(assets.feedback[kind], records)
+            write_jsonl(assets.feedback[kind], records)
     return assets
 
 
-def sft_policy(assets: TaskAssets, *, device: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def sft_policy(
+    assets: TaskAssets, *, device: str | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The cached SFT policy and its tokenizer (fp32), ready to sample or to start alignment from."""
     import torch
 
@@ -746,5 +753,7 @@ def sft_policy(assets: TaskAssets, *, device: str | None = None) -> tuple[PreTra
 def iter_feedback(assets: TaskAssets, kind: FeedbackKind) -> Iterator[dict[str, Any]]:
     """The cached feedback records of one kind."""
     if kind not in assets.feedback:
-        raise UserInputError(f"built-in task: no {kind!r} feedback was built (have {sorted(assets.feedback)})")
+        raise UserInputError(
+            f"built-in task: no {kind!r} feedback was built (have {sorted(assets.feedback)})"
+        )
     yield from read_jsonl(assets.feedback[kind])

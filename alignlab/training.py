@@ -253,7 +253,7 @@ def _train_and_evaluate(
         if config.algorithm == "dpo" and config.cache_reference:
             from alignlab import refcache
 
-            ref_key = refcache.cache_key(model_dir, tok_dir, refcache.rows_fingerprint(data.train), args)
+            ref_key = refcache.cache_key(model_dir, tok_dir, data.fingerprint, args)
         trainer = _make_trainer(
             config.algorithm,
             model,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from alignlab.data.feedback import FeedbackData
 from alignlab.errors import UserInputError
+from alignlab.paths import write_atomic
 
 #: Extensions of other formats: writing JSON Lines under these names would mislead the next reader.
 _NOT_JSONL = (".json", ".csv", ".tsv", ".parquet", ".pq")
@@ -41,14 +39,4 @@ def write_feedback(data: FeedbackData, path: str | Path) -> None:
     payload = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in data.records).encode("utf-8")
     if target.name.lower().endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(target, payload)
