@@ -179,8 +179,8 @@ def metrics_callback() -> Any:
             self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
         ) -> None:
             if logs and active_run_id() is not None:
-                # Per-step logs keep TRL's names (loss, rewards/margins, objective/kl, ...); the closing
-                # summary's train_loss, train_runtime, ... keep their prefix, apart from the per-step loss.
+                # The trainer's own names: per step loss, rewards/margins, objective/kl, ...; at the end
+                # train_loss, train_runtime, ... (kept apart from the per-step loss curve).
                 log_metrics(dict(logs), step=state.global_step)
 
     return MLflowMetrics()
