@@ -68,13 +68,18 @@ def recommend_for_task(assets: Any) -> Any:
     return recommend(situation)
 
 
-def reset_study(name: str) -> None:
-    """Forget a study (its Optuna storage and trial outputs) so the quick start runs from scratch."""
+def reset_study(name: str, tracking_uri: str | None = None) -> None:
+    """Forget a study (its Optuna storage, trial outputs and MLflow runs) so the quick start runs from
+    scratch and the MLflow store again holds one parent run with its trials."""
+    from alignlab import tracking
     from alignlab.paths import study_dir
 
     folder = study_dir(name)
     if folder.exists():
         shutil.rmtree(folder)
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    if not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
+        tracking.delete_study_runs(name, uri)  # never creates an empty SQLite store just to clear it
 
 
 def compare_with_default(study: Any, best: Any) -> Comparison:

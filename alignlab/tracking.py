@@ -221,3 +221,19 @@ def set_run_tags(run_id: str, tags: Mapping[str, Any]) -> None:
     client = MlflowClient()
     for key, value in tags.items():
         client.set_tag(run_id, key, str(value))
+
+
+def delete_study_runs(study_name: str, tracking_uri: str | None = None) -> int:
+    """Delete (MLflow's soft delete: hidden in the UI and in searches) every run of a study's
+    experiment, so a study started over does not show its earlier runs. Returns how many."""
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None:
+        return 0
+    runs = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=50_000)
+    for run in runs:
+        client.delete_run(run.info.run_id)
+    return len(runs)

@@ -44,7 +44,7 @@ def quickstart(
 
     spec = load_sweep(qs.sweep_path())
     if fresh:
-        qs.reset_study(spec.name)
+        qs.reset_study(spec.name, spec.tracking_uri)
     console.print(f"{qs.sweep_path()}: {spec.description}")
     err = Console(stderr=True, highlight=False)
     with err.status(f"{spec.name}: starting...") as status:
