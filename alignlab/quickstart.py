@@ -1,7 +1,7 @@
 """The quick start: the whole loop on the built-in task, on a laptop CPU, in minutes.
 
 1. build the built-in task (tokenizer, tiny Llama, SFT policy) and its feedback data, cached;
-2. recommend an algorithm for that data (alignlab.selector);
+2. recommend an algorithm for that data (alignlab.recommend.selector);
 3. run the quickstart sweep (sweeps/quickstart.yaml: DPO beta and learning rate, the literature
    default enqueued first) as an Optuna study with every trial in MLflow;
 4. compare the best configuration with the literature default on the gold reward.
@@ -49,8 +49,8 @@ def sweep_path() -> Path:
 def build_task(on_build: Callable[[str], None] | None = None) -> Any:
     """Build (or find cached) the built-in task and its feedback data; returns its TaskAssets."""
     from alignlab.paths import cache_dir
+    from alignlab.run.training import quiet_libraries
     from alignlab.task import ensure_task_assets
-    from alignlab.training import quiet_libraries
 
     quiet_libraries()
     return ensure_task_assets(cache_dir(), on_build=on_build)
@@ -59,8 +59,8 @@ def build_task(on_build: Callable[[str], None] | None = None) -> Any:
 def recommend_for_task(assets: Any) -> Any:
     """The recommendation for the task's pairwise feedback, a tiny model, and no GPU."""
     from alignlab.data import load_feedback, profile_feedback
-    from alignlab.memory import parse_model
-    from alignlab.selector import recommend, situation_from_profile
+    from alignlab.recommend.costs import parse_model
+    from alignlab.recommend.selector import recommend, situation_from_profile
 
     data = load_feedback(assets.feedback["pairwise"])
     profile = profile_feedback(data).to_dict()
@@ -71,8 +71,8 @@ def recommend_for_task(assets: Any) -> Any:
 def reset_study(name: str, tracking_uri: str | None = None) -> None:
     """Forget a study (its Optuna storage, trial outputs and MLflow runs) so the quick start runs from
     scratch and the MLflow store again holds one parent run with its trials."""
-    from alignlab import tracking
     from alignlab.paths import study_dir
+    from alignlab.run import tracking
 
     folder = study_dir(name)
     if folder.exists():
@@ -83,7 +83,7 @@ def reset_study(name: str, tracking_uri: str | None = None) -> None:
 
 
 def compare_with_default(study: Any, best: Any) -> Comparison:
-    from alignlab.studies import enqueued_baseline
+    from alignlab.sweep.study import enqueued_baseline
 
     baseline = enqueued_baseline(study)
     return Comparison(

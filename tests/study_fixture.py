@@ -1,4 +1,4 @@
-"""Small finished studies, built for real by the study runner's conventions (alignlab.studyio docstring).
+"""Small finished studies, built for real by the study runner's conventions (alignlab.results.studyio docstring).
 
 Real Optuna SQLite storages and a real MLflow SQLite store under a temporary ``ALIGNLAB_STUDIES`` root;
 the "training" is an analytic function of the params, so tests can assert the ordering:

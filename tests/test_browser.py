@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from study_fixture import DPO_PLAN, DPO_STUDY, FixtureStudies, built_studies, studies
 
-from alignlab import ui
-from alignlab.report import PLOT_KEYS, build_report
+from alignlab.results import ui
+from alignlab.results.report import PLOT_KEYS, build_report
 
 __all__ = ["built_studies", "studies"]  # fixtures, imported for pytest
 

@@ -1,4 +1,4 @@
-"""`alignlab compare` and alignlab.compare over real Optuna + MLflow stores (tests/study_fixture.py)."""
+"""`alignlab compare` and alignlab.results.compare over real Optuna + MLflow stores (tests/study_fixture.py)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 import alignlab.cli.compare  # registers the commands on the app
 from alignlab.cli import app
-from alignlab.compare import compare_table, to_records
 from alignlab.errors import UserInputError
+from alignlab.results.compare import compare_table, to_records
 
 __all__ = ["built_studies", "studies"]  # fixtures, imported for pytest
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from alignlab.kl_control import AdaptiveKLController
+from alignlab.run.algorithms.kl_control import AdaptiveKLController
 
 
 def test_coefficient_rises_above_target_and_falls_below() -> None:
@@ -31,8 +31,8 @@ def test_controller_converges_on_a_simple_plant() -> None:
 @pytest.mark.slow
 def test_ppo_runs_with_different_kl_targets_end_near_them(studies_root: object) -> None:
     # About 3 minutes on 2 CPU cores; tests/benchmarks/kl_targets.py prints the same runs as a table.
-    from alignlab.config import RunConfig
-    from alignlab.training import run_training
+    from alignlab.run.config import RunConfig
+    from alignlab.run.training import run_training
 
     held_out_kl = {}
     for target in (1.0, 3.0):

@@ -1,4 +1,4 @@
-"""alignlab.memory: parameter counts from shapes, memory terms, trial costs; no torch needed."""
+"""alignlab.recommend.costs: parameter counts from shapes, memory terms, trial costs; no torch needed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alignlab.errors import UserInputError
-from alignlab.memory import (
+from alignlab.recommend.costs import (
     ALGORITHMS,
     BUILTIN_SHAPES,
     GIB,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignlab import tracking
 from alignlab.paths import study_dir
 from alignlab.quickstart import reset_study
+from alignlab.run import tracking
 
 
 def test_reset_study_forgets_the_study_and_only_its_mlflow_runs(studies_root: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from test_training import mlflow_run, tiny_config
 
 from alignlab.paths import cache_dir
-from alignlab.training import run_training
+from alignlab.run.training import run_training
 
 
 def _losses(run_id: str) -> list[float]:

@@ -1,4 +1,4 @@
-"""`alignlab report` and alignlab.report over real Optuna + MLflow stores (tests/study_fixture.py)."""
+"""`alignlab report` and alignlab.results.report over real Optuna + MLflow stores (tests/study_fixture.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import alignlab.cli.compare  # registers the commands on the app
 from alignlab.cli import app
-from alignlab.report import PLOT_KEYS, build_report
+from alignlab.results.report import PLOT_KEYS, build_report
 
 __all__ = ["built_studies", "studies"]  # fixtures, imported for pytest
 

@@ -1,5 +1,5 @@
-"""alignlab.selector: the decision table, tested as a table; facts at their thresholds; search spaces;
-drafted sweep files (each one checked by alignlab.spec.parse_sweep against TRL)."""
+"""alignlab.recommend.selector: the decision table, tested as a table; facts at their thresholds; search spaces;
+drafted sweep files (each one checked by alignlab.sweep.spec.parse_sweep against TRL)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from alignlab.errors import UserInputError
-from alignlab.memory import ALGORITHMS, parse_model
-from alignlab.selector import (
+from alignlab.recommend.costs import ALGORITHMS, parse_model
+from alignlab.recommend.selector import (
     AMPLE_PPO_TRIALS,
     FACTS,
     IMBALANCED_MINORITY_FRACTION,
@@ -370,7 +370,7 @@ def _drafts(tmp_path: Path) -> list[tuple[str, Recommendation, str | None]]:
 
 
 def test_every_drafted_sweep_passes_parse_sweep_with_trl(tmp_path: Path) -> None:
-    from alignlab.spec import load_sweep
+    from alignlab.sweep.spec import load_sweep
 
     written = 0
     for i, (case, rec, algorithm) in enumerate(_drafts(tmp_path)):

@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from alignlab.config import load_run_config
-from alignlab.spec import parse_sweep
-from alignlab.studies import export_best, finished_count, load_study, run_sweep, select_best
+from alignlab.run.config import load_run_config
+from alignlab.sweep.spec import parse_sweep
+from alignlab.sweep.study import export_best, finished_count, load_study, run_sweep, select_best
 
 
 def tiny_sweep(name: str = "tiny", **overrides: Any) -> dict[str, Any]:

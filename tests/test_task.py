@@ -81,7 +81,7 @@ def test_tokenizer_is_word_level_and_round_trips_a_response() -> None:
 
 
 def test_cached_assets_hold_feedback_of_every_kind_in_trl_shapes(studies_root: Path) -> None:
-    from alignlab.assets import task_assets
+    from alignlab.run.assets import task_assets
 
     assets = task_assets()  # built once per test session (conftest), then only checked
     for path in (assets.tokenizer_dir, assets.base_model_dir, assets.sft_model_dir):

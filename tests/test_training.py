@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from alignlab.config import RunConfig
 from alignlab.errors import UserInputError
-from alignlab.training import run_training
+from alignlab.run.config import RunConfig
+from alignlab.run.training import run_training
 
 QUICK_EVAL = {"n_prompts": 8, "samples_per_prompt": 2, "max_new_tokens": 24, "n_pairs": 32}
 

@@ -1,4 +1,4 @@
-"""`alignlab ui` and alignlab.ui: busy ports are refused before anything starts; servers start and stop."""
+"""`alignlab ui` and alignlab.results.ui: busy ports are refused before anything starts; servers start and stop."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from study_fixture import DPO_STUDY, MIX_STUDY, FixtureStudies, built_studies, s
 from typer.testing import CliRunner
 
 import alignlab.cli.compare  # registers the commands on the app
-from alignlab import ui
 from alignlab.cli import app
 from alignlab.errors import UserInputError
+from alignlab.results import ui
 
 __all__ = ["built_studies", "studies"]  # fixtures, imported for pytest
 
@@ -67,7 +67,7 @@ def test_cli_unknown_optuna_study_exit_2(studies: FixtureStudies) -> None:
 
 
 def test_optuna_dashboard_starts_and_stops(studies: FixtureStudies, tmp_path: object) -> None:
-    from alignlab.studyio import storage_url
+    from alignlab.results.studyio import storage_url
 
     handle = ui.start_optuna_dashboard(storage_url(MIX_STUDY), port=ui.free_port())
     try:

@@ -37,7 +37,7 @@ def _render_table(df: pd.DataFrame) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from alignlab.compare import to_records
+    from alignlab.results.compare import to_records
 
     studies = list(df.attrs.get("objectives", {}))
     title = (
@@ -75,7 +75,7 @@ def compare(
     """One table of the trials of one or more studies, best first by the (first) objective."""
     import json
 
-    from alignlab.compare import compare_table, to_records, write_csv
+    from alignlab.results.compare import compare_table, to_records, write_csv
 
     df = compare_table(names, top=top, use_mlflow=not no_mlflow)
     if csv is not None:
@@ -102,7 +102,7 @@ def report(
     top_curves: int = typer.Option(3, "--curves", min=1, help="Learning curves of this many top trials."),
 ) -> None:
     """A self-contained HTML report of a study (works offline), with PNGs of the key plots beside it."""
-    from alignlab.report import build_report
+    from alignlab.results.report import build_report
 
     result = build_report(name, out=out, mlflow_url=mlflow_url, top_curves=top_curves)
     typer.echo(f"wrote {result.html_path}")
@@ -131,8 +131,8 @@ def ui(
     ),
 ) -> None:
     """Serve the MLflow UI over the shared store (and optuna-dashboard with --optuna) until Ctrl-C."""
-    from alignlab import ui as uilib
-    from alignlab.studyio import open_study
+    from alignlab.results import ui as uilib
+    from alignlab.results.studyio import open_study
 
     ports = [(port, "--port")] + ([(optuna_port, "--optuna-port")] if optuna else [])
     uilib.check_ports(ports)

@@ -39,8 +39,8 @@ def quickstart(
 
     console.rule("[bold]3. The sweep")
     from alignlab.cli.sweep import LiveProgress, _render_best
-    from alignlab.spec import load_sweep
-    from alignlab.studies import load_study, run_sweep
+    from alignlab.sweep.spec import load_sweep
+    from alignlab.sweep.study import load_study, run_sweep
 
     spec = load_sweep(qs.sweep_path())
     if fresh:

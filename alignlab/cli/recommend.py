@@ -1,7 +1,7 @@
 """`alignlab recommend`: which alignment algorithm to run on this data, model and budget, and why.
 
 Parses and checks the options (every problem at once, one line each), profiles ``--data`` through
-:mod:`alignlab.data` (imported lazily), ranks with :func:`alignlab.selector.recommend`, renders a
+:mod:`alignlab.data` (imported lazily), ranks with :func:`alignlab.recommend.selector.recommend`, renders a
 table or JSON, and optionally writes a sweep file. Imports no torch, transformers, trl or mlflow.
 """
 
@@ -16,7 +16,7 @@ import typer
 from alignlab.cli import app, handle_errors
 
 if TYPE_CHECKING:
-    from alignlab.selector import Recommendation, Situation
+    from alignlab.recommend.selector import Recommendation, Situation
 
 
 def _number(
@@ -66,8 +66,8 @@ def build_situation(
     """Check the options and build the situation (profiling ``data`` when given); also returns the
     data profile's notes. Raises :class:`UserInputError` listing every problem."""
     from alignlab.errors import UserInputError
-    from alignlab.memory import METHODS, parse_model
-    from alignlab.selector import DATA_TYPES, DEFAULT_MODEL, Situation, situation_from_profile
+    from alignlab.recommend.costs import METHODS, parse_model
+    from alignlab.recommend.selector import DATA_TYPES, DEFAULT_MODEL, Situation, situation_from_profile
 
     problems: list[str] = []
     if data is None and data_type is None:
@@ -201,9 +201,9 @@ def recommend(
     """Rank PPO, DPO, KTO, IPO, SimPO, ORPO and RLOO for your data, model and budget, with reasons,
     memory and time estimates, and a search space to sweep."""
     from alignlab.errors import UserInputError
-    from alignlab.selector import draft_sweep
-    from alignlab.selector import recommend as rank
-    from alignlab.selector import write_sweep as write
+    from alignlab.recommend.selector import draft_sweep
+    from alignlab.recommend.selector import recommend as rank
+    from alignlab.recommend.selector import write_sweep as write
 
     if algorithm is not None and write_sweep is None:
         raise UserInputError(
@@ -322,6 +322,6 @@ def _render(rec: Recommendation, notes: list[str], sweep: dict[str, Any] | None)
 
 
 def _resident(algorithm: str) -> tuple[str, ...]:
-    from alignlab.memory import PROFILES
+    from alignlab.recommend.costs import PROFILES
 
     return PROFILES[algorithm].resident

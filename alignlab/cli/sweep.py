@@ -82,8 +82,8 @@ def sweep_run(
     """Run (or resume) a sweep until its budget of finished trials is reached."""
     from rich.console import Console
 
-    from alignlab.spec import load_sweep
-    from alignlab.studies import run_sweep
+    from alignlab.sweep.spec import load_sweep
+    from alignlab.sweep.study import run_sweep
 
     spec = load_sweep(spec_path)
     console = Console(stderr=True)
@@ -139,7 +139,7 @@ def sweep_status(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Trials by state, the budget and the best trial of a study."""
-    from alignlab.studies import load_study, study_status
+    from alignlab.sweep.study import load_study, study_status
 
     study, spec = load_study(name)
     status = study_status(study, spec)
@@ -162,7 +162,7 @@ def studies_list(as_json: bool = typer.Option(False, "--json")) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from alignlab.studies import list_studies
+    from alignlab.sweep.study import list_studies
 
     rows = list_studies()
     if as_json:
@@ -205,7 +205,7 @@ def best(
     from dataclasses import asdict
 
     from alignlab.errors import UserInputError
-    from alignlab.studies import export_best, load_study, select_best
+    from alignlab.sweep.study import export_best, load_study, select_best
 
     study, spec = load_study(name)
     chosen = select_best(study, spec)

@@ -22,14 +22,14 @@ def train(
     """Run one training configuration (SFT, reward model, DPO, KTO or PPO), evaluate it and log it to MLflow."""
     from rich.console import Console
 
-    from alignlab.config import load_run_config
+    from alignlab.run.config import load_run_config
 
     run_config = load_run_config(config)
     if tracking_uri:
         run_config = run_config.model_copy(update={"tracking_uri": tracking_uri})
     console = Console(stderr=True)
     with console.status(f"training {run_config.name} ({run_config.algorithm})...") as status:
-        from alignlab.training import run_training
+        from alignlab.run.training import run_training
 
         def on_step(step: int, total: int) -> None:
             status.update(f"training {run_config.name} ({run_config.algorithm}): step {step}/{total}")
@@ -47,8 +47,8 @@ def _render(result: object) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from alignlab.config import METRICS
-    from alignlab.training import RunResult
+    from alignlab.run.config import METRICS
+    from alignlab.run.training import RunResult
 
     assert isinstance(result, RunResult)
     console = Console()

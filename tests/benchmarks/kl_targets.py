@@ -5,7 +5,7 @@
 Each run is PPO with LoRA on the built-in task (the tiny SFT policy, builtin:tiny-rm as reward and
 value model), the same seed, learning rate and starting kl_coef; only kl_target differs. The table has
 the measured KL per response (TRL's objective/kl, k3 estimator) averaged over the last quarter of the
-updates, the final kl_coef, and the held-out KL from samples (alignlab.evaluation). Prints Markdown.
+updates, the final kl_coef, and the held-out KL from samples (alignlab.run.evaluation). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from _report import print_table
 def run_one(target: float | None, args: argparse.Namespace) -> list[object]:
     from mlflow.tracking import MlflowClient
 
-    from alignlab.config import RunConfig
-    from alignlab.training import run_training
+    from alignlab.run.config import RunConfig
+    from alignlab.run.training import run_training
 
     params: dict[str, object] = {
         "learning_rate": args.lr,

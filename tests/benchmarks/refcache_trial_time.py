@@ -34,9 +34,9 @@ def main() -> None:
     os.environ.setdefault("ALIGNLAB_STUDIES", tempfile.mkdtemp(prefix="alignlab-bench-"))
     import shutil
 
-    from alignlab.config import RunConfig
     from alignlab.paths import cache_dir
-    from alignlab.training import run_training
+    from alignlab.run.config import RunConfig
+    from alignlab.run.training import run_training
 
     shutil.rmtree(cache_dir() / "reflogps", ignore_errors=True)
     data = {"path": args.data} if args.data else {"task": "builtin"}

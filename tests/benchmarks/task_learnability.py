@@ -5,7 +5,7 @@
 Every run is a LoRA run (r 8, alpha 16) on the task's feedback with beta 0.1 (KTO: weights 1/1), batch
 32, cosine schedule, evaluated on the 200 held-out prompts x 4 samples: gold reward, win rate against
 the SFT policy's samples (ties half), KL(policy || SFT) from samples, malformed fraction, all through
-alignlab.evaluation as in a sweep (a run that barely moves, KL ~ 0, shows the SFT policy's level).
+alignlab.run.evaluation as in a sweep (a run that barely moves, KL ~ 0, shows the SFT policy's level).
 Prints a Markdown table (docs/task.md has the figures).
 """
 
@@ -38,9 +38,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("ALIGNLAB_STUDIES", tempfile.mkdtemp(prefix="alignlab-bench-"))
 
-    from alignlab.assets import task_assets
-    from alignlab.config import RunConfig
-    from alignlab.training import quiet_libraries, run_training
+    from alignlab.run.assets import task_assets
+    from alignlab.run.config import RunConfig
+    from alignlab.run.training import quiet_libraries, run_training
 
     quiet_libraries()
     task_assets()  # build (or find) the task before timing any run

@@ -160,7 +160,7 @@ class RunConfig(_Strict):
     """Where the adapter and config go; default studies/runs/<name>."""
     cache_reference: bool = False
     """DPO: reuse the reference model's log-probs of the train pairs from an on-disk cache keyed by a
-    content hash (alignlab.refcache); sweeps turn it on so only their first trial computes them."""
+    content hash (alignlab.run.algorithms.refcache); sweeps turn it on so only their first trial computes them."""
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)

@@ -8,7 +8,7 @@ ruling it out), a reason and its source. :func:`recommend` adds up the deltas of
 and ranks the algorithms; the rules are data, so a test can walk the table.
 
 Pure and light: no torch, transformers, trl, mlflow or pandas; :func:`draft_sweep` imports
-:mod:`alignlab.spec` (pydantic + PyYAML) only when asked for a sweep file.
+:mod:`alignlab.sweep.spec` (pydantic + PyYAML) only when asked for a sweep file.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from alignlab.errors import UserInputError
-from alignlab.memory import (
+from alignlab.paths import write_atomic
+from alignlab.recommend.costs import (
     ALGORITHMS,
     DEFAULT_COMPUTE,
     PROFILES,
@@ -34,7 +35,6 @@ from alignlab.memory import (
     estimate_memory,
     estimate_trial_cost,
 )
-from alignlab.paths import write_atomic
 
 DataType = Literal["pairwise", "binary", "scalar", "prompt"]
 """The kind of feedback: preference pairs, good/bad labels, numeric scores, or prompts alone."""
@@ -103,7 +103,7 @@ class Situation:
     n_examples: int
     """Rows of feedback (pairs, labelled completions, scored completions or prompts)."""
     model: ModelShape
-    """The policy's shape (alignlab.memory.parse_model)."""
+    """The policy's shape (alignlab.recommend.costs.parse_model)."""
     method: Method = "lora"
     """How the policy is trained: lora, qlora or full."""
     seq_len: int = DEFAULT_SEQ_LEN
@@ -321,8 +321,8 @@ ONLINE_GAP = (
     "Tang et al. 2024 (Understanding the performance gap between online and offline alignment algorithms)"
 )
 ROBUST = "cDPO (Mitchell 2023); robust DPO (Chowdhury et al. 2024)"
-MEMORY = "alignlab.memory estimate"
-BUDGET = "alignlab.memory time estimate"
+MEMORY = "alignlab.recommend.costs estimate"
+BUDGET = "alignlab.recommend.costs time estimate"
 ALIGNLAB = "alignlab (what `alignlab sweep` runs today)"
 
 PAIR_ALGORITHMS = ("dpo", "ipo", "simpo", "orpo")
@@ -916,7 +916,7 @@ class Candidate:
     """One algorithm's place in the ranking, with everything that put it there."""
 
     algorithm: str
-    """The algorithm (a key of alignlab.memory.PROFILES)."""
+    """The algorithm (a key of alignlab.recommend.costs.PROFILES)."""
     rank: int
     """1 is the recommendation; ruled-out algorithms rank last."""
     score: float
@@ -1090,7 +1090,7 @@ class SweepDraft:
     algorithm: str
     """The recommended algorithm it sweeps (``ipo`` is run as ``dpo``)."""
     spec: dict[str, Any]
-    """The mapping; it passes alignlab.spec.parse_sweep."""
+    """The mapping; it passes alignlab.sweep.spec.parse_sweep."""
     comments: tuple[str, ...]
     """Lines written as ``#`` comments above it (what the user must check or set)."""
 
@@ -1119,8 +1119,8 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
     """A sweep file for ``algorithm`` (default: the best-ranked one alignlab can sweep). Raises
     :class:`UserInputError` for an algorithm alignlab cannot sweep yet. Checked with
     ``parse_sweep(check_trl=False)`` (no trl import); tests check it with TRL too."""
-    from alignlab.config import BUILTIN_MODELS
-    from alignlab.spec import parse_sweep
+    from alignlab.run.config import BUILTIN_MODELS
+    from alignlab.sweep.spec import parse_sweep
 
     s = rec.situation
     comments: list[str] = [

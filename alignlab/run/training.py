@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from alignlab import tracking
-from alignlab.config import ALIGNLAB_PARAMS, EvalSettings, RunConfig, trl_config_class
 from alignlab.errors import UserInputError
 from alignlab.paths import studies_root
+from alignlab.run import tracking
+from alignlab.run.config import ALIGNLAB_PARAMS, EvalSettings, RunConfig, trl_config_class
 
 Status = Literal["completed", "pruned", "failed"]
 
@@ -45,7 +45,7 @@ class RunResult:
     reason: str | None
     """Why a run failed or was pruned, in one line; None when it completed."""
     metrics: dict[str, float]
-    """Final held-out evaluation (alignlab.config.METRICS keys); empty unless completed."""
+    """Final held-out evaluation (alignlab.run.config.METRICS keys); empty unless completed."""
     steps: int
     runtime_s: float
     mlflow_run_id: str | None
@@ -85,7 +85,7 @@ def run_training(
     ``reference_cache``, kept across the runs of a study, holds what depends only on the reference
     policy (its samples' gold rewards, its log-probs of the held-out pairs), so trials do not redo it.
     """
-    from alignlab.assets import load_run_data, resolve_model, tokenizer_folder
+    from alignlab.run.assets import load_run_data, resolve_model, tokenizer_folder
 
     started = time.monotonic()
     quiet_libraries()
@@ -181,8 +181,8 @@ def _train_and_evaluate(
 ) -> RunResult:
     import torch
 
-    from alignlab.evaluation import evaluate_policy, reward_model_accuracy
     from alignlab.models import load_causal_lm, load_tokenizer, resolve_device
+    from alignlab.run.evaluation import evaluate_policy, reward_model_accuracy
 
     torch.manual_seed(config.seed)
     device = resolve_device()
@@ -193,13 +193,13 @@ def _train_and_evaluate(
         peft_config = _lora_config(config)
         reward_model = value_model = None
         if config.algorithm == "reward":
-            from alignlab.algorithms.reward import load_reward_backbone
+            from alignlab.run.algorithms.reward import load_reward_backbone
 
             model = load_reward_backbone(model_dir, tokenizer)
         else:
             model = load_causal_lm(model_dir, device="cpu")
         if config.algorithm == "ppo":
-            from alignlab.algorithms.reward import load_reward_backbone
+            from alignlab.run.algorithms.reward import load_reward_backbone
 
             assert reward_dir is not None
             reward_model = load_reward_backbone(reward_dir, tokenizer)
@@ -240,7 +240,7 @@ def _train_and_evaluate(
             callbacks.append(_intermediate_eval(config, state, evaluate, on_evaluate))
         kl_target = config.params.get("kl_target")
         if config.algorithm == "ppo" and kl_target is not None:
-            from alignlab.kl_control import AdaptiveKLController, kl_controller_callback
+            from alignlab.run.algorithms.kl_control import AdaptiveKLController, kl_controller_callback
 
             controller = AdaptiveKLController(
                 kl_coef=float(args.kl_coef),
@@ -251,7 +251,7 @@ def _train_and_evaluate(
 
         ref_key = None
         if config.algorithm == "dpo" and config.cache_reference:
-            from alignlab import refcache
+            from alignlab.run.algorithms import refcache
 
             ref_key = refcache.cache_key(model_dir, tok_dir, data.fingerprint, args)
         trainer = _make_trainer(
@@ -329,7 +329,7 @@ def _make_trainer(
     reference_cache_key: str | None = None,
 ) -> Any:
     if algorithm == "ppo":
-        from alignlab.algorithms import ppo
+        from alignlab.run.algorithms import ppo
 
         return ppo.make_trainer(
             model,
@@ -343,7 +343,7 @@ def _make_trainer(
         )
     import importlib
 
-    module = importlib.import_module(f"alignlab.algorithms.{algorithm}")
+    module = importlib.import_module(f"alignlab.run.algorithms.{algorithm}")
     extra = {"reference_cache_key": reference_cache_key} if reference_cache_key is not None else {}
     return module.make_trainer(
         model, tokenizer, rows, args, peft_config=peft_config, callbacks=callbacks, **extra

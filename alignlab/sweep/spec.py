@@ -30,7 +30,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from alignlab.config import (
+from alignlab.errors import UserInputError
+from alignlab.run.config import (
     ALGORITHMS,
     LORA_FIELDS,
     METRICS,
@@ -44,7 +45,6 @@ from alignlab.config import (
     known_param_names,
     read_yaml,
 )
-from alignlab.errors import UserInputError
 
 Scalar = str | int | float | bool
 
@@ -98,7 +98,7 @@ SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discrimi
 
 class Objective(_Strict):
     metric: str
-    """One of alignlab.config.METRICS."""
+    """One of alignlab.run.config.METRICS."""
     direction: Literal["maximize", "minimize"]
 
 
@@ -151,7 +151,7 @@ class SweepSpec(_Strict):
     algorithm: Algorithm | list[Algorithm]
     """One algorithm, or a list to compare algorithms in one study (a categorical parameter)."""
     model: str
-    """The starting policy: a local HF folder or builtin:tiny-sft / smollm2-135m (see alignlab.config)."""
+    """The starting policy: a local HF folder or builtin:tiny-sft / smollm2-135m (see alignlab.run.config)."""
     reward_model: str | None = None
     """PPO's reward model; default builtin:tiny-rm on the built-in task."""
     data: DataSettings

@@ -4,6 +4,6 @@ They read top to bottom and share nothing but their shape::
 
     make_trainer(policy, tokenizer, rows, args, *, peft_config, callbacks) -> trl trainer
 
-alignlab.training owns what is common (loading, args, callbacks, failure handling, evaluation,
+alignlab.run.training owns what is common (loading, args, callbacks, failure handling, evaluation,
 MLflow); the adapters own only what differs between TRL's trainers.
 """

@@ -3,7 +3,7 @@
 Four models take part: the policy (LoRA adapter), the reference (the same base with the adapter
 disabled), the reward model (frozen) and the value model (initialised from the reward model, trained).
 The reward and value models are sequence classifiers sharing the policy's tokenizer. ``kl_target``
-switches on alignlab's adaptive KL controller (alignlab.kl_control); ``max_steps`` is turned into
+switches on alignlab's adaptive KL controller (alignlab.run.algorithms.kl_control); ``max_steps`` is turned into
 ``total_episodes`` (steps x batch size) so that every algorithm counts steps the same way.
 """
 
@@ -26,7 +26,7 @@ def make_trainer(
     from datasets import Dataset
     from trl.experimental.ppo import PPOTrainer
 
-    from alignlab.evaluation import prompt_text
+    from alignlab.run.evaluation import prompt_text
 
     if args.max_steps and args.max_steps > 0:
         args.total_episodes = (

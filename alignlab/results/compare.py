@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import UserInputError
 from alignlab.paths import write_atomic
-from alignlab.studyio import Objective, StudyRecord, TrialRecord, join_mlflow, open_study, trial_records
+from alignlab.results.studyio import (
+    Objective,
+    StudyRecord,
+    TrialRecord,
+    join_mlflow,
+    open_study,
+    trial_records,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,7 +108,7 @@ def compare_table(names: Sequence[str], *, top: int | None = None, use_mlflow: b
 
 
 def table(records: Sequence[StudyRecord], *, top: int | None = None, use_mlflow: bool = True) -> pd.DataFrame:
-    """:func:`compare_table` over studies already opened (alignlab.studyio.open_study)."""
+    """:func:`compare_table` over studies already opened (alignlab.results.studyio.open_study)."""
     import pandas as pd
 
     if top is not None and top <= 0:

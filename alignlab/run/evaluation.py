@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from alignlab.config import EvalSettings
+    from alignlab.run.config import EvalSettings
 
 Prompt = str | list[dict[str, Any]]
 
@@ -49,7 +49,7 @@ class Samples:
 @dataclass
 class EvalReport:
     metrics: dict[str, float]
-    """Metric name (alignlab.config.METRICS) -> value."""
+    """Metric name (alignlab.run.config.METRICS) -> value."""
     samples: list[dict[str, Any]] = field(default_factory=list)
     """A few sampled responses with their rewards, for the MLflow artifact table."""
 

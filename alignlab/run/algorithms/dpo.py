@@ -19,7 +19,7 @@ def make_trainer(
     callbacks: list[Any],
     reference_cache_key: str | None = None,
 ) -> Any:
-    """The DPOTrainer; with ``reference_cache_key`` its reference log-probs come from alignlab.refcache.
+    """The DPOTrainer; with ``reference_cache_key`` its reference log-probs come from alignlab.run.algorithms.refcache.
 
     Sets ``trainer.alignlab_reference_logps`` to ``hit``, ``miss`` or ``off`` for the run's tags.
     """
@@ -41,7 +41,7 @@ def make_trainer(
         trainer = build(args)
         trainer.alignlab_reference_logps = "off"
         return trainer
-    from alignlab import refcache
+    from alignlab.run.algorithms import refcache
 
     trainer, outcome = refcache.build_dpo_trainer(build, args, reference_cache_key)
     trainer.alignlab_reference_logps = outcome

@@ -2,8 +2,8 @@
 
 - One Optuna study per sweep, in ``spec.storage`` (any Optuna RDB URL; default SQLite under
   studies/<name>/), so several workers can share it.
-- Each trial builds a :class:`~alignlab.config.RunConfig` from the fixed settings and the sampled
-  params (named after the TRL field they set) and calls :func:`alignlab.training.run_training`.
+- Each trial builds a :class:`~alignlab.run.config.RunConfig` from the fixed settings and the sampled
+  params (named after the TRL field they set) and calls :func:`alignlab.run.training.run_training`.
 - Intermediate evaluations feed the pruner; a failed run (OOM, NaN, diverged KL) is recorded with its
   reason (``fail_reason``) and the study goes on.
 - Resume: running the same sweep again continues the study. Trials run with a heartbeat: a trial
@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from alignlab import tracking
-from alignlab.config import LORA_FIELDS, RunConfig, known_param_names
 from alignlab.errors import UserInputError
 from alignlab.paths import default_storage_url, study_dir, write_atomic
-from alignlab.spec import CategoricalParam, FloatParam, IntParam, SweepSpec, load_sweep, parse_sweep
+from alignlab.run import tracking
+from alignlab.run.config import LORA_FIELDS, RunConfig, known_param_names
+from alignlab.sweep.spec import CategoricalParam, FloatParam, IntParam, SweepSpec, load_sweep, parse_sweep
 
 if TYPE_CHECKING:
     import optuna
 
-    from alignlab.training import RunResult
+    from alignlab.run.training import RunResult
 
 #: Heartbeat of running trials: a trial silent for GRACE_PERIOD_S is taken as dead, failed and retried.
 HEARTBEAT_INTERVAL_S = 5
@@ -284,7 +284,7 @@ def run_sweep(
     """Run (or resume) a sweep until ``n_trials`` trials have finished, or the timeout passes."""
     import optuna
 
-    from alignlab.training import quiet_libraries, run_training
+    from alignlab.run.training import quiet_libraries, run_training
 
     quiet_libraries()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

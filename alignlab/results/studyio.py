@@ -10,7 +10,7 @@ this module reads:
   ``algorithms``;
 - ``trial.params`` by TRL field names (plus ``algorithm`` when a study compares algorithms);
   ``trial.user_attrs``: ``algorithm``, ``mlflow_run_id``, ``metrics`` (final eval metrics keyed by
-  alignlab.config.METRICS), ``steps``, ``runtime_s``, ``fail_reason``, ``adapter_path``, ``enqueued``;
+  alignlab.run.config.METRICS), ``steps``, ``runtime_s``, ``fail_reason``, ``adapter_path``, ``enqueued``;
 - MLflow: experiment = study name; one child run per trial tagged ``alignlab.study``,
   ``alignlab.trial_number``, ``alignlab.algorithm``, ``alignlab.trial_state``; eval metrics as
   ``eval/<metric>``.
@@ -43,7 +43,7 @@ DEFAULT_MLFLOW_URL = "http://127.0.0.1:5000"
 @dataclass(frozen=True)
 class Objective:
     metric: str
-    """A key of alignlab.config.METRICS (``win_rate``, ``kl``, ...)."""
+    """A key of alignlab.run.config.METRICS (``win_rate``, ``kl``, ...)."""
     direction: str
     """``maximize`` or ``minimize``."""
 

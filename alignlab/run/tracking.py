@@ -6,7 +6,7 @@ Conventions every run follows, so the MLflow compare view is useful without clic
   (always set explicitly: MLflow 3.17 otherwise writes ./mlflow.db);
 - params by their TRL field names (``beta``, ``learning_rate``, ...) and PEFT names for LoRA;
 - metrics: training logs as the TRL trainer names them (``loss``, ``rewards/accuracies``,
-  ``objective/kl``), evaluation as ``eval/<metric>`` (alignlab.config.METRICS);
+  ``objective/kl``), evaluation as ``eval/<metric>`` (alignlab.run.config.METRICS);
 - tags ``alignlab.*``: algorithm, model, data fingerprint, version, git commit, status and reason; in a
   study also ``alignlab.study``, ``alignlab.trial_number``, ``alignlab.trial_state``.
 """
