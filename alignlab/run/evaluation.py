@@ -13,7 +13,8 @@ so eval loss is never an objective):
 - ``reward``: the reward model's mean score of the samples, where one is given;
 - ``response_length``: mean sampled response length in tokens.
 
-The reference is the base model with the LoRA adapter disabled, or a separate frozen model.
+The reference is the base model with the LoRA adapter disabled, or a separate frozen model. Both are
+sampled with :func:`alignlab.models.sample` (pure sampling, fixed seed), as the built-in task's feedback is.
 """
 
 from __future__ import annotations
@@ -25,25 +26,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from alignlab.models import sample
+
 if TYPE_CHECKING:
     import torch
 
+    from alignlab.run.algorithms import Models, Setup
+    from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings
 
 Prompt = str | list[dict[str, Any]]
-
-
-@dataclass
-class Samples:
-    """Responses sampled from a policy: token ids and text, several per prompt."""
-
-    prompt_index: list[int]
-    """Which prompt (index into the prompt list) each response answers."""
-    prompt_ids: list[list[int]]
-    response_ids: list[list[int]]
-    """Generated ids up to and including eos (when one was generated)."""
-    texts: list[str]
-    """Decoded responses without special tokens."""
 
 
 @dataclass
@@ -78,65 +70,6 @@ def reference_of(model: Any, ref_model: Any | None = None) -> Iterator[Any]:
             yield model
     else:
         raise ValueError("no reference: the model has no LoRA adapter and no reference model was given")
-
-
-def generate(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    *,
-    n: int,
-    max_new_tokens: int,
-    temperature: float,
-    seed: int,
-    batch_size: int = 256,
-) -> Samples:
-    """Sample ``n`` responses per prompt (pure sampling) with a fixed seed; the global RNG is untouched."""
-    import torch
-
-    device = next(model.parameters()).device
-    flat = [(i, p) for i, p in enumerate(prompts) for _ in range(n)]
-    out = Samples([], [], [], [])
-    was_training = model.training
-    model.eval()
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            torch.manual_seed(seed)
-            for start in range(0, len(flat), batch_size):
-                chunk = flat[start : start + batch_size]
-                enc = tokenizer(
-                    [p for _, p in chunk], return_tensors="pt", padding=True, add_special_tokens=False
-                )
-                enc = enc.to(device)
-                gen = model.generate(
-                    **enc,
-                    do_sample=True,
-                    temperature=temperature,
-                    top_k=0,
-                    top_p=1.0,
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                )
-                width = enc["input_ids"].shape[1]
-                for row_index, (prompt_index, _) in enumerate(chunk):
-                    mask = enc["attention_mask"][row_index].bool()
-                    prompt_ids = enc["input_ids"][row_index][mask].tolist()
-                    response = gen[row_index, width:].tolist()
-                    if tokenizer.eos_token_id in response:
-                        response = response[: response.index(tokenizer.eos_token_id) + 1]
-                    else:
-                        response = [t for t in response if t != tokenizer.pad_token_id]
-                    out.prompt_index.append(prompt_index)
-                    out.prompt_ids.append(prompt_ids)
-                    out.response_ids.append(response)
-                    out.texts.append(tokenizer.decode(response, skip_special_tokens=True))
-    finally:
-        tokenizer.padding_side = old_side
-        model.train(was_training)
-    return out
 
 
 def sequence_logprobs(
@@ -297,7 +230,7 @@ def evaluate_policy(
     """
     texts = [prompt_text(p, tokenizer) for p in prompts[: settings.n_prompts]]
     metrics: dict[str, float] = {}
-    samples = generate(
+    samples = sample(
         model,
         tokenizer,
         texts,
@@ -369,7 +302,7 @@ def _reference_gold_rewards(
     if cache is not None and key in cache:
         return list(cache[key])
     with reference_of(model, ref_model) as ref:
-        samples = generate(
+        samples = sample(
             ref,
             tokenizer,
             texts,
@@ -387,3 +320,32 @@ def _reference_gold_rewards(
 
 def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def evaluate_trained_policy(
+    policy: Any,
+    trainer: Any,
+    models: Models,
+    setup: Setup,
+    data: RunData,
+    settings: EvalSettings,
+    memo: dict[str, Any],
+) -> EvalReport:
+    """:func:`evaluate_policy` for a policy being trained by a TRL trainer, on the run's held-out data.
+
+    The reference is the trainer's frozen ``ref_model`` (full fine-tuning) or, with LoRA, the policy
+    with its adapter disabled; ``memo`` keeps the reference's results across the runs of a process.
+    """
+    ref_model = getattr(trainer, "ref_model", None)
+    return evaluate_policy(
+        policy,
+        setup.tokenizer,
+        prompts=data.eval_prompts,
+        pairs=data.eval_pairs,
+        settings=settings,
+        gold=data.gold,
+        ref_model=ref_model,
+        reward_model=models.reward_model,
+        reference_cache=memo,
+        has_reference=ref_model is not None or hasattr(policy, "disable_adapter"),
+    )

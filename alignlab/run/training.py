@@ -1,23 +1,23 @@
 """One training run, start to finish: what ``alignlab train`` and every sweep trial call.
 
-:func:`run_training` resolves the model and data, builds the algorithm's TRL trainer (LoRA through
-PEFT), trains with intermediate evaluations (for pruning), evaluates on held-out data, saves the
-adapter and records everything in MLflow. It never raises for a failed run: an out-of-memory error,
-a NaN loss or a diverged KL end the run with ``status="failed"`` and a reason, in the result and in
-MLflow, and memory is released so the next run in the same process starts clean. Bad input
-(UserInputError) is raised before anything is written.
+:func:`run_training` reads top to bottom: setup (model, data, the algorithm's TRL config, LoRA, its
+models, callbacks and trainer), train (with intermediate evaluations for pruning), evaluate on held-out
+data, save the adapter, and record everything in MLflow. What differs between algorithms is asked of
+the algorithm's module (alignlab.run.algorithms); nothing here branches on an algorithm's name.
+
+It never raises for a failed run: an out-of-memory error, a NaN loss or a diverged KL end the run with
+``status="failed"`` and a reason, in the result and in MLflow, and memory is released so the next run
+in the same process starts clean. Bad input (UserInputError) is raised before anything is written.
 """
 
 from __future__ import annotations
 
 import gc
 import json
-import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,14 +25,24 @@ from typing import Any, Literal
 from alignlab.errors import UserInputError
 from alignlab.paths import studies_root
 from alignlab.run import tracking
-from alignlab.run.config import ALIGNLAB_PARAMS, EvalSettings, RunConfig, trl_config_class
+from alignlab.run.algorithms import Algorithm, Models, Setup, algorithm_of
+from alignlab.run.callbacks import (
+    EvaluateHook,
+    RunFailed,
+    RunPruned,
+    RunState,
+    StepHook,
+    check_kl,
+    intermediate_eval,
+    watchdog,
+)
+from alignlab.run.config import EvalSettings, RunConfig
 
 Status = Literal["completed", "pruned", "failed"]
 
-#: Called after each intermediate evaluation with (step, metrics); returning True stops the run (pruned).
-EvaluateHook = Callable[[int, dict[str, float]], bool]
-#: Called after each optimizer step with (step, max_steps).
-StepHook = Callable[[int, int], None]
+#: What depends only on a reference model (its samples' gold rewards, its log-probs of the held-out
+#: pairs), by reference model folder, kept for the life of the process so trials do not redo it.
+_REFERENCE_MEMO: dict[str, dict[str, Any]] = {}
 
 
 @dataclass
@@ -60,16 +70,8 @@ class RunResult:
         return asdict(self)
 
 
-class RunFailed(Exception):
-    """Raised inside training to end a run as failed with a reason (NaN loss, diverged KL)."""
-
-    def __init__(self, reason: str, *, metrics: dict[str, float] | None = None) -> None:
-        super().__init__(reason)
-        self.metrics = metrics or {}
-
-
-class _Pruned(Exception):
-    """Raised inside PPO training to stop a pruned run (PPOTrainer ignores should_training_stop)."""
+class _OutOfMemory(Exception):
+    pass
 
 
 def run_training(
@@ -78,25 +80,22 @@ def run_training(
     on_evaluate: EvaluateHook | None = None,
     on_step: StepHook | None = None,
     tags: dict[str, str] | None = None,
-    reference_cache: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Run one training configuration end to end; see the module docstring.
-
-    ``reference_cache``, kept across the runs of a study, holds what depends only on the reference
-    policy (its samples' gold rewards, its log-probs of the held-out pairs), so trials do not redo it.
-    """
+    """Run one training configuration end to end; see the module docstring."""
     from alignlab.run.assets import load_run_data, resolve_model, tokenizer_folder
 
     started = time.monotonic()
     quiet_libraries()
+    algorithm = algorithm_of(config.algorithm)
     model_dir = resolve_model(config.model)
     tok_dir = tokenizer_folder(model_dir)
-    data = load_run_data(config.algorithm, config.data, seed=config.seed)
-    reward_dir = None
-    if config.algorithm == "ppo":
-        reward_dir = resolve_model(config.reward_model or "builtin:tiny-rm", what="reward_model")
+    data = load_run_data(algorithm.TRAIN_KIND, config.data, seed=config.seed)
+    reward_dir = (
+        resolve_model(config.reward_model or "builtin:tiny-rm", what="reward_model")
+        if algorithm.NEEDS_REWARD_MODEL
+        else None
+    )
     output_dir = Path(config.output_dir) if config.output_dir else studies_root() / "runs" / config.name
-    cache = (reference_cache if reference_cache is not None else {}).setdefault(str(model_dir), {})
 
     run_tags = {
         f"{tracking.TAG_PREFIX}algorithm": config.algorithm,
@@ -105,7 +104,7 @@ def run_training(
         f"{tracking.TAG_PREFIX}data_fingerprint": data.fingerprint,
         **(tags or {}),
     }
-    state = _RunState()
+    state = RunState()
     result: RunResult
     with tracking.start_run(
         run_name=config.name, tracking_uri=config.tracking_uri, experiment=config.experiment, tags=run_tags
@@ -114,15 +113,15 @@ def run_training(
         tracking.log_text(config.to_yaml(), "config.yaml")
         try:
             result = _train_and_evaluate(
-                config, model_dir, tok_dir, reward_dir, data, output_dir, cache, state, on_evaluate, on_step
+                config, algorithm, model_dir, tok_dir, reward_dir, data, output_dir, state, on_evaluate, on_step
             )
         except _OutOfMemory as exc:
-            result = _ended(config, "failed", f"out of memory: {exc}", state, started)
+            result = _ended(config, "failed", f"out of memory: {exc}", state)
         except RunFailed as exc:
-            result = _ended(config, "failed", str(exc), state, started)
+            result = _ended(config, "failed", str(exc), state)
             result.metrics = exc.metrics
-        except _Pruned:
-            result = _ended(config, "pruned", state.prune_reason, state, started)
+        except RunPruned:
+            result = _ended(config, "pruned", state.prune_reason, state)
         finally:
             _release_memory()
         result.mlflow_run_id = run_id
@@ -138,20 +137,7 @@ def run_training(
     return result
 
 
-@dataclass
-class _RunState:
-    step: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    train_metrics: dict[str, float] = field(default_factory=dict)
-    pruned: bool = False
-    prune_reason: str = "pruned"
-
-
-class _OutOfMemory(Exception):
-    pass
-
-
-def _ended(config: RunConfig, status: Status, reason: str, state: _RunState, started: float) -> RunResult:
+def _ended(config: RunConfig, status: Status, reason: str, state: RunState) -> RunResult:
     return RunResult(
         name=config.name,
         algorithm=config.algorithm,
@@ -159,7 +145,7 @@ def _ended(config: RunConfig, status: Status, reason: str, state: _RunState, sta
         reason=reason,
         metrics={},
         steps=state.step,
-        runtime_s=time.monotonic() - started,
+        runtime_s=0.0,
         mlflow_run_id=None,
         output_dir=None,
         history=state.history,
@@ -169,110 +155,65 @@ def _ended(config: RunConfig, status: Status, reason: str, state: _RunState, sta
 
 def _train_and_evaluate(
     config: RunConfig,
+    algorithm: Algorithm,
     model_dir: Path,
     tok_dir: Path,
     reward_dir: Path | None,
     data: Any,
     output_dir: Path,
-    cache: dict[str, Any],
-    state: _RunState,
+    state: RunState,
     on_evaluate: EvaluateHook | None,
     on_step: StepHook | None,
 ) -> RunResult:
     import torch
 
-    from alignlab.models import load_causal_lm, load_tokenizer, resolve_device
-    from alignlab.run.evaluation import evaluate_policy, reward_model_accuracy
+    from alignlab.models import load_tokenizer, resolve_device
 
+    # ---- setup: the algorithm's models, TRL config, callbacks and trainer ----
     torch.manual_seed(config.seed)
     device = resolve_device()
     tokenizer = load_tokenizer(tok_dir)
+    memo = _REFERENCE_MEMO.setdefault(str(model_dir), {})
     scratch = Path(tempfile.mkdtemp(prefix="alignlab-run-"))
     try:
         args = trl_args(config, output_dir=scratch / "trainer", device=device)
-        peft_config = _lora_config(config)
-        reward_model = value_model = None
-        if config.algorithm == "reward":
-            from alignlab.run.algorithms.reward import load_reward_backbone
-
-            model = load_reward_backbone(model_dir, tokenizer)
-        else:
-            model = load_causal_lm(model_dir, device="cpu")
-        if config.algorithm == "ppo":
-            from alignlab.run.algorithms.reward import load_reward_backbone
-
-            assert reward_dir is not None
-            reward_model = load_reward_backbone(reward_dir, tokenizer)
-            value_model = load_reward_backbone(reward_dir, tokenizer)
-            reward_model.eval().requires_grad_(False)
-
+        models: Models = algorithm.load_models(model_dir, reward_dir, tokenizer)
+        setup = Setup(
+            config=config,
+            model_dir=model_dir,
+            tokenizer_dir=tok_dir,
+            tokenizer=tokenizer,
+            rows=data.train,
+            data_fingerprint=data.fingerprint,
+            args=args,
+            peft_config=_lora_config(config, algorithm),
+            callbacks=[],
+        )
         trainer: Any = None
-
-        def policy() -> Any:
-            return trainer.model.policy if config.algorithm == "ppo" else trainer.model
-
-        def reference() -> Any:
-            return getattr(trainer, "ref_model", None)
+        samples: list[dict[str, Any]] = []
 
         def evaluate(settings: EvalSettings) -> dict[str, float]:
-            if config.algorithm == "reward":
-                return reward_model_accuracy(trainer.model, tokenizer, data.eval_pairs[: settings.n_pairs])
-            report = evaluate_policy(
-                policy(),
-                tokenizer,
-                prompts=data.eval_prompts,
-                pairs=data.eval_pairs,
-                settings=settings,
-                gold=data.gold,
-                ref_model=reference(),
-                reward_model=reward_model,
-                reference_cache=cache,
-                has_reference=_has_reference(policy(), reference()),
-            )
-            evaluate.samples = report.samples  # type: ignore[attr-defined]
+            report = algorithm.evaluate(trainer, models, setup, data, settings, memo)
+            samples[:] = report.samples
             return report.metrics
 
-        callbacks = [
-            _watchdog(config, state, on_step),
+        setup.callbacks = [
+            *algorithm.callbacks(config, args),
+            watchdog(config, state, on_step),
             tracking.metrics_callback(),
         ]
         if config.eval.every_n_steps and on_evaluate is not None:
-            callbacks.append(_intermediate_eval(config, state, evaluate, on_evaluate))
-        kl_target = config.params.get("kl_target")
-        if config.algorithm == "ppo" and kl_target is not None:
-            from alignlab.run.algorithms.kl_control import AdaptiveKLController, kl_controller_callback
-
-            controller = AdaptiveKLController(
-                kl_coef=float(args.kl_coef),
-                target=float(kl_target),
-                horizon=int(config.params.get("kl_horizon", 10_000)),
-            )
-            callbacks.insert(0, kl_controller_callback(controller))
-
-        ref_key = None
-        if config.algorithm == "dpo" and config.cache_reference:
-            from alignlab.run.algorithms import refcache
-
-            ref_key = refcache.cache_key(model_dir, tok_dir, data.fingerprint, args)
-        trainer = _make_trainer(
-            config.algorithm,
-            model,
-            tokenizer,
-            data.train,
-            args,
-            peft_config,
-            callbacks,
-            reward_model,
-            value_model,
-            ref_key,
-        )
-        outcome = getattr(trainer, "alignlab_reference_logps", None)
-        if outcome is not None:
-            tracking.set_tags({f"{tracking.TAG_PREFIX}reference_logps": outcome})
+            setup.callbacks.append(intermediate_eval(config, algorithm, state, evaluate, on_evaluate))
+        built = algorithm.make_trainer(setup, models)
+        trainer = built.trainer
+        if built.tags:
+            tracking.set_tags({f"{tracking.TAG_PREFIX}{k}": v for k, v in built.tags.items()})
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         for noisy in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(noisy)
+
+        # ---- train ----
         try:
             trainer.train()
         except torch.OutOfMemoryError as exc:
@@ -282,23 +223,19 @@ def _train_and_evaluate(
                 raise _OutOfMemory(str(exc).splitlines()[0]) from None
             raise
         if state.pruned:
-            raise _Pruned()
+            raise RunPruned()
 
-        final = config.eval
-        metrics = evaluate(final)
-        samples = getattr(evaluate, "samples", [])
+        # ---- evaluate on held-out data ----
+        metrics = evaluate(config.eval)
         tracking.log_metrics(metrics, step=state.step, prefix="eval/")
-        kl = metrics.get("kl")
-        if kl is not None and (not math.isfinite(kl) or kl > config.max_kl):
-            raise RunFailed(
-                f"KL diverged: {kl:.3g} nats per response after training (max_kl={config.max_kl})",
-                metrics=metrics,
-            )
+        check_kl(metrics.get("kl"), config.max_kl, when="after training", metrics=metrics)
         if samples:
             tracking.log_table(samples, "eval_samples.json")
-        _save_outputs(trainer, tokenizer, config, metrics, output_dir, state)
+
+        # ---- save ----
+        _save_outputs(trainer, tokenizer, config, metrics, output_dir, state, algorithm)
         tracking.log_artifacts(output_dir, "outputs")
-        result = RunResult(
+        return RunResult(
             name=config.name,
             algorithm=config.algorithm,
             status="completed",
@@ -311,54 +248,20 @@ def _train_and_evaluate(
             history=state.history,
             train_metrics=state.train_metrics,
         )
-        return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _make_trainer(
-    algorithm: str,
-    model: Any,
-    tokenizer: Any,
-    rows: list[dict[str, Any]],
-    args: Any,
-    peft_config: Any,
-    callbacks: list[Any],
-    reward_model: Any,
-    value_model: Any,
-    reference_cache_key: str | None = None,
-) -> Any:
-    if algorithm == "ppo":
-        from alignlab.run.algorithms import ppo
-
-        return ppo.make_trainer(
-            model,
-            tokenizer,
-            rows,
-            args,
-            peft_config=peft_config,
-            callbacks=callbacks,
-            reward_model=reward_model,
-            value_model=value_model,
-        )
-    import importlib
-
-    module = importlib.import_module(f"alignlab.run.algorithms.{algorithm}")
-    extra = {"reference_cache_key": reference_cache_key} if reference_cache_key is not None else {}
-    return module.make_trainer(
-        model, tokenizer, rows, args, peft_config=peft_config, callbacks=callbacks, **extra
-    )
-
-
 def trl_args(config: RunConfig, *, output_dir: Path, device: str) -> Any:
-    """The algorithm's TRL config: alignlab's device-aware settings, then the run's params by TRL name.
+    """The algorithm's TRL config: alignlab's device-aware settings, the algorithm's own, then the
+    run's params by TRL name.
 
     On CUDA bf16; on CPU fp32 and no gradient checkpointing (TRL defaults to bf16 and fails on CPU).
     Logging goes through alignlab's MLflow callback (``report_to="none"``); nothing is checkpointed.
     """
-    cls = trl_config_class(config.algorithm)
-    extras = ALIGNLAB_PARAMS.get(config.algorithm, {})
-    params = {k: v for k, v in config.params.items() if k not in extras}
+    algorithm = algorithm_of(config.algorithm)
+    cls = algorithm.config_class()
+    params = {k: v for k, v in config.params.items() if k not in algorithm.PARAMS}
     cuda = device == "cuda"
     max_steps = int(params.get("max_steps", -1))
     settings: dict[str, Any] = {
@@ -374,23 +277,16 @@ def trl_args(config: RunConfig, *, output_dir: Path, device: str) -> Any:
         "disable_tqdm": True,
         "gradient_checkpointing": cuda and config.model == "smollm2-135m",
         "dataloader_num_workers": 0,
+        **algorithm.trl_settings(config),
+        **params,
     }
-    if config.algorithm == "ppo":
-        settings.update(num_sample_generations=0, stop_token="eos")
-        if "kl_target" in config.params:
-            settings["kl_estimator"] = (
-                "k3"  # k1 per batch is noisy and goes negative: a poor controller input
-            )
-    settings.update(params)
-    if config.algorithm == "dpo" and isinstance(settings.get("loss_type"), str):
-        settings["loss_type"] = [settings["loss_type"]]  # a list in trl 1.12
     try:
         return cls(**settings)
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"{config.name}: params: TRL's {cls.__name__} refused them: {exc}") from None
 
 
-def _lora_config(config: RunConfig) -> Any:
+def _lora_config(config: RunConfig, algorithm: Algorithm) -> Any:
     if config.lora is None:
         return None
     from peft import LoraConfig
@@ -401,12 +297,8 @@ def _lora_config(config: RunConfig) -> Any:
         lora_alpha=lora.lora_alpha,
         lora_dropout=lora.lora_dropout,
         target_modules=lora.target_modules,
-        task_type="SEQ_CLS" if config.algorithm == "reward" else "CAUSAL_LM",
+        task_type=algorithm.PEFT_TASK_TYPE,
     )
-
-
-def _has_reference(policy: Any, ref_model: Any) -> bool:
-    return ref_model is not None or hasattr(policy, "disable_adapter")
 
 
 def _logged_params(config: RunConfig) -> dict[str, Any]:
@@ -424,93 +316,20 @@ def _logged_params(config: RunConfig) -> dict[str, Any]:
     return params
 
 
-def _watchdog(config: RunConfig, run: _RunState, on_step: StepHook | None) -> Any:
-    """Tracks the step and the last logs; ends the run on a NaN/inf loss or a KL above max_kl."""
-    from transformers import TrainerCallback
-
-    class Watchdog(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            run.step = int(state.global_step)
-            if on_step is not None:
-                on_step(run.step, int(state.max_steps or args.max_steps or 0))
-
-        def on_log(
-            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
-        ) -> None:
-            if not logs:
-                return
-            run.step = int(state.global_step)
-            numeric = {
-                k: float(v) for k, v in logs.items() if isinstance(v, int | float) and not isinstance(v, bool)
-            }
-            run.train_metrics.update(numeric)
-            for key, value in numeric.items():
-                if (key == "loss" or key.startswith("loss/")) and not math.isfinite(value):
-                    raise RunFailed(f"loss is {value} at step {run.step} ({key}); lower the learning rate")
-            kl = numeric.get("objective/kl")
-            if kl is not None and (not math.isfinite(kl) or kl > config.max_kl):
-                raise RunFailed(
-                    f"KL diverged: {kl:.3g} nats per response at step {run.step} (max_kl={config.max_kl})"
-                )
-
-    return Watchdog()
-
-
-def _intermediate_eval(
-    config: RunConfig,
-    run: _RunState,
-    evaluate: Callable[[EvalSettings], dict[str, float]],
-    on_evaluate: EvaluateHook,
-) -> Any:
-    """Every eval.every_n_steps: a cheaper evaluation (fewer prompts and samples), reported to ``on_evaluate``."""
-    from transformers import TrainerCallback
-
-    every = int(config.eval.every_n_steps or 0)
-    quick = config.eval.model_copy(
-        update={
-            "n_prompts": min(config.eval.n_prompts, 32),
-            "samples_per_prompt": min(config.eval.samples_per_prompt, 2),
-            "n_pairs": min(config.eval.n_pairs, 64),
-        }
-    )
-    is_ppo = config.algorithm == "ppo"
-
-    class IntermediateEval(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            step = int(state.global_step)
-            if step == 0 or step % every or (state.max_steps and step >= state.max_steps):
-                return
-            metrics = evaluate(quick)
-            run.history.append({"step": step, **metrics})
-            tracking.log_metrics(metrics, step=step, prefix="eval/")
-            kl = metrics.get("kl")
-            if kl is not None and (not math.isfinite(kl) or kl > config.max_kl):
-                raise RunFailed(
-                    f"KL diverged: {kl:.3g} nats per response at step {step} (max_kl={config.max_kl})"
-                )
-            if on_evaluate(step, metrics):
-                run.pruned = True
-                run.prune_reason = f"pruned at step {step}"
-                if is_ppo:
-                    raise _Pruned()
-                control.should_training_stop = True
-
-    return IntermediateEval()
-
-
 def _save_outputs(
     trainer: Any,
     tokenizer: Any,
     config: RunConfig,
     metrics: dict[str, float],
     output_dir: Path,
-    state: _RunState,
+    state: RunState,
+    algorithm: Algorithm,
 ) -> None:
     """Adapter (or full model), tokenizer, config.yaml and metrics.json, written atomically."""
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
     try:
-        model = trainer.model.policy if config.algorithm == "ppo" else trainer.model
+        model = algorithm.policy_of(trainer)
         model.save_pretrained(tmp / ("adapter" if config.lora is not None else "model"))
         tokenizer.save_pretrained(tmp / ("adapter" if config.lora is not None else "model"))
         (tmp / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
@@ -557,3 +376,6 @@ def _release_memory() -> None:
             torch.cuda.empty_cache()
     except ImportError:  # pragma: no cover
         pass
+
+
+__all__ = ["EvaluateHook", "RunFailed", "RunResult", "Status", "StepHook", "quiet_libraries", "run_training", "trl_args"]

@@ -2,53 +2,174 @@
 
 Four models take part: the policy (LoRA adapter), the reference (the same base with the adapter
 disabled), the reward model (frozen) and the value model (initialised from the reward model, trained).
-The reward and value models are sequence classifiers sharing the policy's tokenizer. ``kl_target``
-switches on alignlab's adaptive KL controller (alignlab.run.algorithms.kl_control); ``max_steps`` is turned into
-``total_episodes`` (steps x batch size) so that every algorithm counts steps the same way.
+The reward and value models are sequence classifiers sharing the policy's tokenizer. ``max_steps`` is
+turned into ``total_episodes`` (steps x batch size) so that every algorithm counts steps the same way.
+PPOTrainer never checks ``control.should_training_stop``, so a pruned run stops by an exception.
+
+The adaptive KL controller makes ``kl_target`` a real PPO hyperparameter. TRL's PPOTrainer has a
+fixed ``kl_coef``. Ziegler et al. 2019 ("Fine-Tuning Language Models from Human Preferences", section
+2.2) adapt it towards a target KL with a proportional controller::
+
+    e       = clip(KL / KL_target - 1, -0.2, 0.2)
+    kl_coef = kl_coef * (1 + e * n_episodes / horizon)
+
+where KL is the measured KL(policy || reference) per response of the last batch and n_episodes the
+batch's episodes. trl 1.12 reads ``args.kl_coef`` afresh for every batch, so the callback below sets it
+in ``on_log`` (called once per PPO update with ``objective/kl`` in the logs) and the next batch uses it.
+The per-batch k1 estimate is noisy and goes negative, so runs with a target use ``kl_estimator="k3"``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alignlab.run.algorithms import Built, Models, Setup
+
+if TYPE_CHECKING:
+    from alignlab.run.assets import RunData
+    from alignlab.run.config import EvalSettings, RunConfig
+    from alignlab.run.evaluation import EvalReport
+
+TRAIN_KIND = "prompt"
+PEFT_TASK_TYPE = "CAUSAL_LM"
+NEEDS_REWARD_MODEL = True
+PARAMS: Mapping[str, str] = {
+    "kl_target": "target KL per response for the adaptive KL controller (Ziegler et al. 2019); unset = fixed kl_coef",
+    "kl_horizon": "horizon of the adaptive KL controller, in episodes (default 10000)",
+}
+CHOICES: Mapping[str, tuple[str, ...]] = {}
 
 
-def make_trainer(
-    policy: Any,
-    tokenizer: Any,
-    rows: list[dict[str, Any]],
-    args: Any,
-    *,
-    peft_config: Any,
-    callbacks: list[Any],
-    reward_model: Any,
-    value_model: Any,
-) -> Any:
+def config_class() -> type:
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPO lives in trl.experimental up to 1.12
+    from trl.experimental.ppo import PPOConfig
+
+    return PPOConfig
+
+
+def trl_settings(config: RunConfig) -> dict[str, Any]:
+    settings: dict[str, Any] = {"num_sample_generations": 0, "stop_token": "eos"}
+    if "kl_target" in config.params:
+        settings["kl_estimator"] = "k3"  # k1 per batch is noisy and goes negative: a poor controller input
+    return settings
+
+
+def load_models(model_dir: Path, reward_dir: Path | None, tokenizer: Any) -> Models:
+    from alignlab.models import load_causal_lm
+    from alignlab.run.algorithms.reward import load_reward_backbone
+
+    assert reward_dir is not None, "PPO needs a reward model (NEEDS_REWARD_MODEL)"
+    reward_model = load_reward_backbone(reward_dir, tokenizer)
+    reward_model.eval().requires_grad_(False)
+    return Models(
+        policy=load_causal_lm(model_dir, device="cpu"),
+        reward_model=reward_model,
+        value_model=load_reward_backbone(reward_dir, tokenizer),
+    )
+
+
+def callbacks(config: RunConfig, args: Any) -> list[Any]:
+    kl_target = config.params.get("kl_target")
+    if kl_target is None:
+        return []
+    controller = AdaptiveKLController(
+        kl_coef=float(args.kl_coef),
+        target=float(kl_target),
+        horizon=int(config.params.get("kl_horizon", 10_000)),
+    )
+    return [kl_controller_callback(controller)]
+
+
+def make_trainer(setup: Setup, models: Models) -> Built:
     from datasets import Dataset
     from trl.experimental.ppo import PPOTrainer
 
     from alignlab.run.evaluation import prompt_text
 
+    args, tokenizer = setup.args, setup.tokenizer
     if args.max_steps and args.max_steps > 0:
         args.total_episodes = (
             args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps
         )
     ids = [
-        tokenizer(prompt_text(r["prompt"], tokenizer), add_special_tokens=False)["input_ids"] for r in rows
+        tokenizer(prompt_text(r["prompt"], tokenizer), add_special_tokens=False)["input_ids"]
+        for r in setup.rows
     ]
-    dataset = Dataset.from_dict({"input_ids": ids})
-    return PPOTrainer(
-        args=args,
-        processing_class=tokenizer,
-        model=policy,
-        ref_model=None,
-        reward_model=reward_model,
-        value_model=value_model,
-        train_dataset=dataset,
-        peft_config=peft_config,
-        callbacks=callbacks,
+    return Built(
+        PPOTrainer(
+            args=args,
+            processing_class=tokenizer,
+            model=models.policy,
+            ref_model=None,
+            reward_model=models.reward_model,
+            value_model=models.value_model,
+            train_dataset=Dataset.from_dict({"input_ids": ids}),
+            peft_config=setup.peft_config,
+            callbacks=setup.callbacks,
+        )
     )
 
 
 def policy_of(trainer: Any) -> Any:
     """The policy inside a PPOTrainer (its model wraps policy and value)."""
     return trainer.model.policy
+
+
+def evaluate(
+    trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
+) -> EvalReport:
+    from alignlab.run.evaluation import evaluate_trained_policy
+
+    return evaluate_trained_policy(policy_of(trainer), trainer, models, setup, data, settings, memo)
+
+
+def stop_pruned(control: Any) -> None:
+    from alignlab.run.callbacks import RunPruned
+
+    raise RunPruned()
+
+
+# ---- the adaptive KL controller --------------------------------------------------------------------
+
+
+@dataclass
+class AdaptiveKLController:
+    """Ziegler et al. 2019 proportional controller of the KL coefficient."""
+
+    kl_coef: float
+    """The current coefficient; starts at the run's kl_coef."""
+    target: float
+    """Target KL per response, in nats."""
+    horizon: int = 10_000
+    """Episodes over which a persistent error of 20% changes the coefficient by a factor of about e^0.2."""
+    min_coef: float = 1e-4
+    max_coef: float = 10.0
+
+    def update(self, measured_kl: float, n_episodes: int) -> float:
+        """Move the coefficient after a batch of ``n_episodes`` with mean KL ``measured_kl``; returns it."""
+        error = min(max(measured_kl / self.target - 1.0, -0.2), 0.2)
+        self.kl_coef *= 1.0 + error * n_episodes / self.horizon
+        self.kl_coef = min(max(self.kl_coef, self.min_coef), self.max_coef)
+        return self.kl_coef
+
+
+def kl_controller_callback(controller: AdaptiveKLController) -> Any:
+    """A TrainerCallback that feeds PPO's measured KL to ``controller`` and writes the new kl_coef into
+    the trainer's args. It also adds ``objective/kl_coef`` to the logs, so it is tracked per step."""
+    from transformers import TrainerCallback
+
+    class AdaptiveKL(TrainerCallback):
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
+            if not logs or "objective/kl" not in logs:
+                return
+            logs["objective/kl_coef"] = args.kl_coef
+            args.kl_coef = controller.update(float(logs["objective/kl"]), int(args.batch_size))
+            logs["objective/kl_target"] = controller.target
+
+    return AdaptiveKL()

@@ -8,8 +8,58 @@ head is trained in full (PEFT's SEQ_CLS task keeps ``score`` in modules_to_save)
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from alignlab.run.algorithms import Built, Models, Setup
+
+if TYPE_CHECKING:
+    from alignlab.run.assets import RunData
+    from alignlab.run.config import EvalSettings, RunConfig
+    from alignlab.run.evaluation import EvalReport
+
+TRAIN_KIND = "pairwise"
+PEFT_TASK_TYPE = "SEQ_CLS"
+NEEDS_REWARD_MODEL = False
+PARAMS: Mapping[str, str] = {}
+CHOICES: Mapping[str, tuple[str, ...]] = {}
+
+
+def config_class() -> type:
+    from trl import RewardConfig
+
+    return RewardConfig
+
+
+def trl_settings(config: RunConfig) -> dict[str, Any]:
+    return {}
+
+
+def load_models(model_dir: Path, reward_dir: Path | None, tokenizer: Any) -> Models:
+    return Models(policy=load_reward_backbone(model_dir, tokenizer))
+
+
+def callbacks(config: RunConfig, args: Any) -> list[Any]:
+    return []
+
+
+def policy_of(trainer: Any) -> Any:
+    return trainer.model
+
+
+def evaluate(
+    trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
+) -> EvalReport:
+    """Preference accuracy and score margin of the reward model on the held-out pairs (nothing is sampled)."""
+    from alignlab.run.evaluation import EvalReport, reward_model_accuracy
+
+    pairs = data.eval_pairs[: settings.n_pairs]
+    return EvalReport(reward_model_accuracy(trainer.model, setup.tokenizer, pairs))
+
+
+def stop_pruned(control: Any) -> None:
+    control.should_training_stop = True
 
 
 def load_reward_backbone(model_dir: str | Path, tokenizer: Any, *, dtype: Any = None) -> Any:
@@ -21,20 +71,16 @@ def load_reward_backbone(model_dir: str | Path, tokenizer: Any, *, dtype: Any = 
     return model
 
 
-def make_trainer(
-    model: Any,
-    tokenizer: Any,
-    rows: list[dict[str, Any]],
-    args: Any,
-    *,
-    peft_config: Any,
-    callbacks: list[Any],
+def make_trainer(setup: Setup, models: Models) -> Built:
+    return Built(_reward_trainer(models.policy, setup.tokenizer, setup.rows, setup.args, setup.peft_config, setup.callbacks))
+
+
+def _reward_trainer(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], args: Any, peft_config: Any, callbacks: list[Any]
 ) -> Any:
     from datasets import Dataset
     from trl import RewardTrainer
 
-    if peft_config is not None:
-        peft_config.task_type = "SEQ_CLS"
     return RewardTrainer(
         model=model,
         args=args,
@@ -83,7 +129,7 @@ def train_reward_model(
             use_cpu=True,
             max_length=64,
         )
-        trainer = make_trainer(model, tokenizer, rows, args, peft_config=None, callbacks=[])
+        trainer = _reward_trainer(model, tokenizer, rows, args, None, [])
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         trainer.remove_callback(PrinterCallback)

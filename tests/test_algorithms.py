@@ -1,0 +1,78 @@
+"""The algorithm interface: every runnable algorithm is one module behind alignlab.run.algorithms.Algorithm."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from alignlab.run.algorithms import ALGORITHMS, Algorithm, algorithm_of
+from alignlab.run.config import ALGORITHM_NAMES, RunConfig
+from alignlab.run.training import trl_args
+from alignlab.run.trl_fields import check_params, known_param_names
+
+PACKAGE = Path(__file__).resolve().parents[1] / "alignlab"
+PROTOCOL_MEMBERS = [
+    name for name in (*Algorithm.__annotations__, *vars(Algorithm)) if not name.startswith("_")
+]
+
+
+def _config(algorithm: str, **params: object) -> RunConfig:
+    return RunConfig.model_validate(
+        {"name": f"t-{algorithm}", "algorithm": algorithm, "model": "builtin:tiny-sft", "data": {"task": "builtin"}, "params": params}
+    )
+
+
+def test_the_registry_lists_exactly_the_algorithms_the_schema_accepts() -> None:
+    assert list(ALGORITHMS) == list(ALGORITHM_NAMES)
+
+
+@pytest.mark.parametrize("name", ALGORITHM_NAMES)
+def test_each_module_provides_the_whole_interface(name: str) -> None:
+    module = algorithm_of(name)
+    missing = [m for m in PROTOCOL_MEMBERS if not hasattr(module, m)]
+    assert missing == []
+    assert module.TRAIN_KIND in ("pairwise", "binary", "prompt", "sft")
+    assert module.PEFT_TASK_TYPE in ("CAUSAL_LM", "SEQ_CLS")
+    cls = module.config_class()
+    assert dataclasses.is_dataclass(cls) and cls.__module__.startswith("trl")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    assert set(module.CHOICES) <= fields, "CHOICES name TRL fields"
+    assert not set(module.PARAMS) & fields, "PARAMS are alignlab's own, not TRL fields"
+    assert set(module.PARAMS) <= known_param_names(name)
+
+
+def test_algorithm_specific_trl_settings_come_from_the_module(tmp_path: Path) -> None:
+    ppo = trl_args(_config("ppo", kl_target=2.0, max_steps=4), output_dir=tmp_path, device="cpu")
+    assert (ppo.num_sample_generations, ppo.stop_token, ppo.kl_estimator) == (0, "eos", "k3")
+    assert not hasattr(ppo, "kl_target"), "alignlab's own params are not passed to TRL"
+    fixed = trl_args(_config("ppo", max_steps=4), output_dir=tmp_path, device="cpu")
+    assert fixed.kl_estimator == "k1", "without a target TRL's default estimator stays"
+    sft = trl_args(_config("sft"), output_dir=tmp_path, device="cpu")
+    assert sft.completion_only_loss is True
+    dpo = trl_args(_config("dpo", loss_type="ipo", beta=0.2), output_dir=tmp_path, device="cpu")
+    assert (dpo.loss_type, dpo.beta, dpo.bf16, dpo.use_cpu) == (["ipo"], 0.2, False, True)
+
+
+def test_closed_sets_and_extra_params_are_checked_per_algorithm() -> None:
+    assert check_params("dpo", {"loss_type": "ipoo"}, where="p") == [
+        "p.loss_type: 'ipoo' is not one of " + ", ".join(algorithm_of("dpo").CHOICES["loss_type"])
+    ]
+    assert check_params("ppo", {"kl_target": 3.0, "kl_horizon": 512}, where="p") == []
+    assert check_params("dpo", {"kl_target": 3.0}, where="p") == [
+        "p.kl_target: not a field of TRL's DPOConfig (nor an alignlab dpo setting)"
+    ]
+
+
+def test_only_the_algorithm_modules_branch_on_an_algorithm_name() -> None:
+    pattern = re.compile(r"algorithm *(==|!=|in) *[(\"']")
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{n}"
+        for path in PACKAGE.rglob("*.py")
+        if not path.is_relative_to(PACKAGE / "run" / "algorithms") and not path.is_relative_to(PACKAGE / "recommend")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
