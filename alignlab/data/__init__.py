@@ -5,7 +5,8 @@
 ('pairwise', 'hh-rlhf', 2312)
 
 Modules: :mod:`~alignlab.data.feedback` (the data type), :mod:`~alignlab.data.readers` (file
-formats), :mod:`~alignlab.data.formats` (detection, validation, normalisation),
+formats), :mod:`~alignlab.data.formats` (the accepted shapes and their detection),
+:mod:`~alignlab.data.fields` (field checks), :mod:`~alignlab.data.normalise` (one normaliser per shape),
 :mod:`~alignlab.data.profile`, :mod:`~alignlab.data.convert`, :mod:`~alignlab.data.writers`.
 """
 
