@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HH = SHARED_DATA / "hh-rlhf-harmless" / "test.jsonl.gz"
 KTO_DEMO = SHARED_DATA / "llama-factory" / "kto_en_demo.json"
 DPO_DEMO = SHARED_DATA / "llama-factory" / "dpo_en_demo.json"
-needs_shared_data = pytest.mark.skipif(
-    not HH.is_file() or not KTO_DEMO.is_file(), reason="shared data not present"
-)
+needs_shared_data = pytest.mark.usefixtures("shared_data")  # skip, or fail under CI=true
 
 runner = CliRunner()
 EXPLICIT = ["recommend", "--data-type", "pairwise", "--n-examples", "5000", "--model", "7b", "--json"]
@@ -132,6 +129,16 @@ def test_data_profile_sets_seq_len_and_notes() -> None:
     assert run_json("--data", str(DPO_DEMO), "--seq-len", "512")["situation"]["seq_len"] == 512
 
 
+def test_data_file_gives_the_profile_and_its_pair_count() -> None:
+    fixtures = Path(__file__).parent / "fixtures" / "data"
+    binary = run_json("--data", str(fixtures / "unpaired.jsonl"))
+    assert (binary["situation"]["data_type"], binary["situation"]["n_examples"]) == ("binary", 4)
+    assert (binary["situation"]["n_pairs"], binary["facts"]["pairable"]) == (2, "yes")
+    assert binary["situation"]["data_path"] == str(fixtures / "unpaired.jsonl")
+    pairwise = run_json("--data", str(fixtures / "pairwise_standard.jsonl"))
+    assert (pairwise["situation"]["n_pairs"], pairwise["facts"]["pairable"]) == (None, "unknown")
+
+
 def test_model_folder_is_read_without_transformers(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(
         json.dumps({"hidden_size": 576, "num_hidden_layers": 30, "intermediate_size": 1536, "vocab_size": 49152,
@@ -157,6 +164,9 @@ def test_model_folder_is_read_without_transformers(tmp_path: Path) -> None:
         (["--data-type", "pairwise", "--n-examples", "10", "--gpu-memory-gb", "0"], ["--gpu-memory-gb: must be > 0"]),
         (["--data-type", "pairwise", "--n-examples", "10", "--gpu-hours", "nan"], ["--gpu-hours: must be > 0"]),
         (["--data-type", "pairwise", "--n-examples", "10", "--seq-len", "8"], ["--seq-len: must be >= 16"]),
+        (["--data-type", "pairwise", "--n-examples", "10", "--batch-size", "0"], ["--batch-size: must be >= 1 and <= 65536, but got 0"]),
+        (["--data-type", "pairwise", "--n-examples", "10", "--gpu-hours", "two"], ["--gpu-hours: expected a number, but got 'two'"]),
+        (["--data", "x.jsonl", "--gpu-hours", "0"], ["--gpu-hours: must be > 0"]),  # before the file is read
         (["--data-type", "pairwise", "--n-examples", "10", "--method", "lorax"], ["--method: expected one of lora, qlora, full"]),
         (["--data-type", "pairwise", "--n-examples", "10", "--desirable-fraction", "0.5"], ["--desirable-fraction: applies to --data-type binary only"]),
         (["--data-type", "binary", "--n-examples", "10", "--desirable-fraction", "1.5"], ["--desirable-fraction: must be >= 0 and <= 1"]),
@@ -165,6 +175,10 @@ def test_model_folder_is_read_without_transformers(tmp_path: Path) -> None:
         (["--data", "/nonexistent/feedback.jsonl"], ["/nonexistent/feedback.jsonl: no such file or folder"]),
         (["--data-type", "pairwise", "--n-examples", "0", "--gpu-hours", "-1", "--model", "nope"],
          ["--n-examples: must be > 0", "--gpu-hours: must be > 0", "--model nope: not found"]),
+        (["--data-type", "pairs", "--n-examples", "-5", "--desirable-fraction", "2", "--method", "x", "--seq-len", "y"],
+         ["--seq-len: expected an integer, but got 'y'", "--data-type: expected one of",
+          "--desirable-fraction: applies to --data-type binary only", "--method: expected one of",
+          "--n-examples: must be > 0 and <= 1e+11, but got -5", "--desirable-fraction: must be >= 0 and <= 1, but got 2"]),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_per_problem_and_exit_2(args: list[str], expected: list[str]) -> None:
@@ -226,11 +240,10 @@ def test_write_sweep_for_an_algorithm_alignlab_cannot_run(tmp_path: Path) -> Non
     assert not (tmp_path / "s.yaml").exists()
 
 
-# --- light and fast --------------------------------------------------------------------------
+# --- light: nothing heavy imported (how fast: tests/benchmarks/fast_paths.py) ------------------
 
 _PROBE = """
-import sys, time
-t = time.perf_counter()
+import sys
 from alignlab.cli import main
 sys.argv = ["alignlab", *sys.argv[1:]]
 try:
@@ -240,40 +253,37 @@ except SystemExit as exc:
 else:
     code = 0
 heavy = sorted(m for m in {heavy!r} if m in sys.modules)
-print("PROBE", code, round(time.perf_counter() - t, 3), ",".join(heavy), file=sys.stderr)
+print("PROBE", code, ",".join(heavy), file=sys.stderr)
 """
 
 
-def _probe(*args: str) -> tuple[int, float, list[str]]:
+def _probe(*args: str) -> tuple[int, list[str]]:
+    """Run `alignlab ARGS` in a fresh interpreter: its exit code and the heavy modules it imported."""
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args], capture_output=True, text=True, timeout=120
     )
     line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("PROBE"))
-    _, code, seconds, heavy = line.split(" ")
-    return int(code or 0), float(seconds), [m for m in heavy.split(",") if m]
+    _, code, heavy = line.split(" ")
+    return int(code or 0), [m for m in heavy.split(",") if m]
 
 
-def test_no_heavy_imports_and_fast_on_explicit_arguments() -> None:
-    code, seconds, heavy = _probe(*EXPLICIT)
+def test_no_heavy_imports_on_explicit_arguments() -> None:
+    code, heavy = _probe(*EXPLICIT)
     assert code == 0
     assert heavy == []
-    assert seconds < 2.0  # about 0.2 s measured on 2 shared cores; generous for a loaded CI machine
 
 
 @needs_shared_data
 def test_no_heavy_imports_with_data() -> None:
-    code, _, heavy = _probe("recommend", "--data", str(HH), "--json")
+    code, heavy = _probe("recommend", "--data", str(HH), "--json")
     assert code == 0
     assert heavy == []
 
 
-def test_wall_time_of_the_command() -> None:
+def test_console_script_answers() -> None:
     exe = Path(sys.executable).with_name("alignlab")
     if not exe.exists():
         pytest.skip("the alignlab console script is not installed in this environment")
-    start = time.perf_counter()
     proc = subprocess.run([str(exe), *EXPLICIT], capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["candidates"][0]["algorithm"] == "dpo"
-    assert elapsed < 3.0  # interpreter start included

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from alignlab.data import FeedbackData, load_feedback, profile_feedback, to_text
+from alignlab.data import FeedbackData, convert_feedback, load_feedback, profile_feedback, to_text
 from alignlab.data.profile import count_tokens
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
@@ -75,6 +75,33 @@ def test_prompt_only_profile() -> None:
     profile = profile_feedback(load_feedback(FIXTURES / "prompts.jsonl"))
     assert (profile.rows, profile.unique_prompts, profile.duplicates) == (3, 2, 1)
     assert set(profile.lengths) == {"prompt"}
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "pairs"),
+    [
+        ("pairwise_standard.jsonl", "pairwise", 3),  # the rows are the pairs
+        ("unpaired.jsonl", "binary", 2),  # as `alignlab data convert --to pairwise` forms them
+        ("scalar.csv", "scalar", 4),
+        ("prompts.jsonl", "prompt", 0),
+    ],
+)
+def test_pairs_the_data_yields(name: str, kind: str, pairs: int) -> None:
+    data = load_feedback(FIXTURES / name)
+    profile = profile_feedback(data)
+    assert (profile.kind, profile.pairs) == (kind, pairs)
+    if kind in ("binary", "scalar"):
+        assert profile.pairs == len(convert_feedback(data, "pairwise").records)
+
+
+def test_no_pairs_when_no_prompt_has_both_labels() -> None:
+    records = [{"prompt": f"p{i}", "completion": "c", "label": i % 2 == 0} for i in range(4)]
+    profile = profile_feedback(
+        FeedbackData(kind="binary", format="trl-unpaired", records=records, source="t")
+    )
+    assert profile.pairs == 0
+    scores = [{"prompt": f"p{i}", "completion": "c", "score": float(i)} for i in range(3)]
+    assert profile_feedback(FeedbackData(kind="scalar", format="csv", records=scores, source="t")).pairs == 0
 
 
 def test_skipped_rows_are_counted(tmp_path: Path) -> None:

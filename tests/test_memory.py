@@ -1,4 +1,4 @@
-"""alignlab.recommend.costs: parameter counts from shapes, memory terms, trial costs; no torch needed."""
+"""alignlab.recommend.shapes and .costs: parameter counts from shapes, memory terms, trial costs; no torch needed."""
 
 from __future__ import annotations
 
@@ -9,19 +9,15 @@ import pytest
 
 from alignlab.errors import UserInputError
 from alignlab.recommend.costs import (
-    ALGORITHMS,
-    BUILTIN_SHAPES,
     GIB,
     PROFILES,
+    RECOMMENDABLE,
     ComputeAssumptions,
-    ModelShape,
     TrainSetup,
     estimate_memory,
     estimate_trial_cost,
-    parse_model,
-    parse_size,
-    shape_from_config,
 )
+from alignlab.recommend.shapes import BUILTIN_SHAPES, ModelShape, parse_model, parse_size, shape_from_config
 
 # Published configs, with the parameter counts their model cards report.
 SMOLLM2_135M = {
@@ -200,7 +196,7 @@ def test_resident_models_per_algorithm(algorithm: str, resident: set[str]) -> No
 
 def test_ppo_needs_the_most_memory_and_simpo_the_least() -> None:
     shape = parse_model("7b")
-    totals = {a: estimate_memory(shape, a, TrainSetup()).total_gb for a in ALGORITHMS}
+    totals = {a: estimate_memory(shape, a, TrainSetup()).total_gb for a in RECOMMENDABLE}
     assert max(totals, key=lambda a: totals[a]) == "ppo"
     assert totals["simpo"] == totals["orpo"] <= totals["dpo"]
 
@@ -251,6 +247,7 @@ def test_online_costs_include_generation_and_reward_model_setup() -> None:
 
 
 def test_profiles_are_consistent() -> None:
+    assert tuple(PROFILES) == RECOMMENDABLE
     for name, prof in PROFILES.items():
         assert prof.resident[0] == "policy", name
         assert ("reference" in prof.resident) == prof.reference

@@ -1,40 +1,37 @@
-"""alignlab.recommend.selector: the decision table, tested as a table; facts at their thresholds; search spaces;
-drafted sweep files (each one checked by alignlab.sweep.spec.parse_sweep against TRL)."""
+"""alignlab.recommend: the decision table, tested as a table; the situation's own checks; facts at their
+thresholds; search spaces; drafted sweep files (each one checked by alignlab.sweep.spec.parse_sweep against TRL)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from alignlab.data import DataProfile, FeedbackData, LengthStats, profile_feedback
 from alignlab.errors import UserInputError
-from alignlab.recommend.costs import ALGORITHMS, parse_model
-from alignlab.recommend.selector import (
+from alignlab.recommend import RECOMMENDABLE, Recommendation, Situation, parse_model, recommend
+from alignlab.recommend.rules import RULES, Rule, check_rules, fired_rules, when
+from alignlab.recommend.search_spaces import kto_weight_range, search_space
+from alignlab.recommend.situation import (
     AMPLE_PPO_TRIALS,
     FACTS,
     IMBALANCED_MINORITY_FRACTION,
-    MAX_SWEEP_TRIALS,
-    MIN_SWEEP_TRIALS,
     PAIRABLE_MIN_PAIRS_PER_ROW,
-    RULES,
     SMALL_DATA_ROWS,
-    Recommendation,
-    Rule,
-    Situation,
-    check_rules,
     derive_facts,
-    draft_sweep,
     estimate,
-    fired_rules,
-    kto_weight_range,
-    recommend,
-    search_space,
     seq_len_from_profile,
     situation_from_profile,
+    situation_problems,
+)
+from alignlab.recommend.sweep_draft import (
+    MAX_SWEEP_TRIALS,
+    MIN_SWEEP_TRIALS,
+    draft_sweep,
     sweep_name,
-    when,
     write_sweep,
 )
 
@@ -148,7 +145,7 @@ def test_ruled_out_candidates() -> None:
     assert {c.algorithm for c in unpairable.candidates if c.ruled_out} == {"dpo", "ipo", "simpo", "orpo"}
     ranks = [c.ruled_out for c in unpairable.candidates]
     assert ranks == sorted(ranks), "ruled-out candidates rank last"
-    assert [c.rank for c in unpairable.candidates] == list(range(1, len(ALGORITHMS) + 1))
+    assert [c.rank for c in unpairable.candidates] == list(range(1, len(RECOMMENDABLE) + 1))
 
 
 def test_ppo_penalised_when_it_does_not_fit() -> None:
@@ -203,7 +200,7 @@ def test_when_is_a_conjunction_of_allowed_values() -> None:
 
 
 def facts(s: Situation) -> dict[str, Any]:
-    return derive_facts(s, {a: estimate(a, s) for a in ALGORITHMS})
+    return derive_facts(s, {a: estimate(a, s) for a in RECOMMENDABLE})
 
 
 @pytest.mark.parametrize(
@@ -299,32 +296,103 @@ def test_search_space_names_and_learning_rates() -> None:
 # --- profiles and JSON -----------------------------------------------------------------------
 
 
-PROFILE = {
-    "source": "/data/feedback/train.jsonl",
-    "kind": "binary",
-    "rows": 1200,
-    "unique_prompts": 1100,
-    "desirable_fraction": 0.25,
-    "length_unit": "tokens (estimated: characters / 4)",
-    "lengths": {
-        "prompt": {"p50": 50, "p90": 90, "p99": 120, "max": 150},
-        "total": {"p50": 100, "p90": 300, "p99": 500, "max": 900},
-    },
-}
+def _lengths(p90: int) -> LengthStats:
+    return LengthStats(p50=p90 // 2, p90=p90, p99=p90, max=p90)
+
+
+PROFILE = DataProfile(
+    source="/data/feedback/train.jsonl",
+    kind="binary",
+    format="trl-unpaired",
+    rows=1200,
+    skipped_rows=0,
+    unique_prompts=1100,
+    pairs=40,
+    length_unit="tokens (estimated: characters / 4)",
+    lengths={"prompt": _lengths(90), "completion": _lengths(250), "total": _lengths(300)},
+    duplicates=0,
+    empty_fields={"prompt": 0, "completion": 0},
+    desirable=300,
+    undesirable=900,
+    desirable_fraction=0.25,
+)
 
 
 def test_situation_from_profile() -> None:
-    s = situation_from_profile(PROFILE, model=parse_model("1b"), n_pairs=40)
+    s = situation_from_profile(PROFILE, model=parse_model("1b"))
     assert (s.data_type, s.n_examples, s.unique_prompts, s.desirable_fraction) == ("binary", 1200, 1100, 0.25)
-    assert s.seq_len == 320 and "p90" in s.seq_len_source
-    assert (
-        situation_from_profile(
-            PROFILE, model=parse_model("1b"), seq_len=2048, seq_len_source="--seq-len"
-        ).seq_len
-        == 2048
+    assert (s.n_pairs, s.data_path) == (40, "/data/feedback/train.jsonl")
+    assert s.seq_len == 320 and "p90" in s.seq_len_source and "characters / 4" in s.seq_len_source
+    given = situation_from_profile(PROFILE, model=parse_model("1b"), seq_len=2048, seq_len_source="--seq-len")
+    assert (given.seq_len, given.seq_len_source) == (2048, "--seq-len")
+    assert situation_from_profile(PROFILE, model=parse_model("1b"), seq_len=None).seq_len == 320
+    assert seq_len_from_profile(replace(PROFILE, lengths={})) is None
+    assert seq_len_from_profile(replace(PROFILE, lengths={"total": _lengths(0)})) is None
+    assert seq_len_from_profile(replace(PROFILE, lengths={"total": _lengths(10)})) == 64
+    assert seq_len_from_profile(replace(PROFILE, lengths={"prompt": _lengths(65)})) == 128
+
+
+def test_situation_from_a_measured_profile_counts_pairs() -> None:
+    records = [{"prompt": f"p{i % 3}", "completion": str(i), "label": i % 2 == 0} for i in range(12)]
+    profile = profile_feedback(
+        FeedbackData(kind="binary", format="trl-unpaired", records=records, source="t")
     )
-    assert seq_len_from_profile({}) is None
-    assert seq_len_from_profile({"lengths": {"total": {"p90": 10}}}) == 64
+    s = situation_from_profile(profile, model=parse_model("1b"))
+    assert s.n_pairs == profile.pairs > 0
+    assert facts(s)["pairable"] == "yes"
+    pairwise = replace(PROFILE, kind="pairwise", pairs=1200, desirable_fraction=None)
+    assert situation_from_profile(pairwise, model=parse_model("1b")).n_pairs is None  # pairs are the rows
+
+
+# --- the situation checks itself ---------------------------------------------------------------
+
+
+def test_situation_reports_every_bad_value_at_once() -> None:
+    with pytest.raises(UserInputError) as info:
+        situation(
+            "pairwise", -5, method="lorax", seq_len=8, batch_size=0, gpu_memory_gb=0.0,
+            gpu_hours=float("nan"), desirable_fraction=1.5,
+        )  # fmt: skip
+    assert info.value.problems == [
+        "--desirable-fraction: applies to --data-type binary only",
+        "--method: expected one of lora, qlora, full, but got 'lorax'",
+        "--n-examples: must be > 0 and <= 1e+11, but got -5",
+        "--desirable-fraction: must be >= 0 and <= 1, but got 1.5",
+        "--gpu-memory-gb: must be > 0 and <= 10000, but got 0",
+        "--gpu-hours: must be > 0 and <= 1e+08, but got nan",
+        "--seq-len: must be >= 16 and <= 2.09715e+06, but got 8",
+        "--batch-size: must be >= 1 and <= 65536, but got 0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"data_type": "pairs"}, "--data-type: expected one of pairwise, binary, scalar, prompt, but got 'pairs'"),
+        ({"n_examples": 0}, "--n-examples: must be > 0 and <= 1e+11, but got 0"),
+        ({"n_examples": 10.5}, "--n-examples: expected an integer, but got 10.5"),
+        ({"n_examples": True}, "--n-examples: expected an integer, but got True"),
+        ({"gpu_hours": "2"}, "--gpu-hours: expected a number, but got '2'"),
+        ({"gpu_hours": float("inf")}, "--gpu-hours: must be > 0 and <= 1e+08, but got inf"),
+        ({"unique_prompts": -1}, "unique_prompts: must be >= 0, but got -1"),
+        ({"n_pairs": -1}, "n_pairs: must be >= 0, but got -1"),
+    ],
+)  # fmt: skip
+def test_situation_problem_lines(fields: dict[str, Any], problem: str) -> None:
+    assert situation_problems(fields) == [problem]
+    with pytest.raises(UserInputError) as info:
+        Situation(**{"data_type": "binary", "n_examples": 10, "model": parse_model("1b"), **fields})
+    assert info.value.problems == [problem]
+
+
+def test_situation_accepts_its_bounds() -> None:
+    lows = situation(
+        "binary", 1, seq_len=16, batch_size=1, desirable_fraction=0.0, n_pairs=0, unique_prompts=0
+    )
+    highs = situation("binary", 10**11, seq_len=2**21, batch_size=65536, desirable_fraction=1.0,
+                      gpu_memory_gb=1e4, gpu_hours=1e8)  # fmt: skip
+    assert lows.n_examples == 1 and highs.gpu_hours == 1e8
+    assert situation_problems({}) == [] and situation_problems({"gpu_hours": None}) == []
 
 
 def test_json_keys_are_stable() -> None:

@@ -1,14 +1,14 @@
 """`alignlab recommend`: which alignment algorithm to run on this data, model and budget, and why.
 
-Parses and checks the options (every problem at once, one line each), profiles ``--data`` through
-:mod:`alignlab.data` (imported lazily), ranks with :func:`alignlab.recommend.selector.recommend`, renders a
-table or JSON, and optionally writes a sweep file. Imports no torch, transformers, trl or mlflow.
+Parses the options (every problem at once, one line each), profiles ``--data`` through
+:mod:`alignlab.data` (imported lazily), ranks with :func:`alignlab.recommend.recommend`, renders a
+table or JSON, and optionally writes a sweep file. The situation checks its own ranges
+(:func:`alignlab.recommend.situation_problems`). Imports no torch, transformers, trl or mlflow.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -16,35 +16,18 @@ import typer
 from alignlab.cli import app, handle_errors
 
 if TYPE_CHECKING:
-    from alignlab.recommend.selector import Recommendation, Situation
+    from alignlab.recommend import Recommendation, Situation
 
 
-def _number(
-    text: str | None,
-    option: str,
-    problems: list[str],
-    *,
-    integer: bool = False,
-    low: float = 0.0,
-    high: float = math.inf,
-    low_inclusive: bool = False,
-) -> Any:
-    """``text`` as an int or float within (low, high] (or [low, high]); a problem line otherwise."""
+def _number(text: str | None, option: str, problems: list[str], *, integer: bool = False) -> Any:
+    """``text`` as an int or a float; a problem line when it is not one (ranges: the Situation's)."""
     if text is None:
         return None
     try:
-        value: float = int(text) if integer else float(text)
+        return int(text) if integer else float(text)
     except ValueError:
         problems.append(f"{option}: expected {'an integer' if integer else 'a number'}, but got {text!r}")
         return None
-    above = value >= low if low_inclusive else value > low
-    if not math.isfinite(value) or not above or value > high:
-        bound = f"{'>=' if low_inclusive else '>'} {low:g}" + (
-            f" and <= {high:g}" if math.isfinite(high) else ""
-        )
-        problems.append(f"{option}: must be {bound}, but got {text}")
-        return None
-    return value
 
 
 def build_situation(
@@ -63,11 +46,11 @@ def build_situation(
     batch_size: str,
     skip_invalid: bool = False,
 ) -> tuple[Situation, list[str]]:
-    """Check the options and build the situation (profiling ``data`` when given); also returns the
-    data profile's notes. Raises :class:`UserInputError` listing every problem."""
+    """Parse the options and build the situation (profiling ``data`` when given); also returns the
+    data profile's notes. Raises :class:`UserInputError` listing every problem, before reading ``data``."""
     from alignlab.errors import UserInputError
-    from alignlab.recommend.costs import METHODS, parse_model
-    from alignlab.recommend.selector import DATA_TYPES, DEFAULT_MODEL, Situation, situation_from_profile
+    from alignlab.recommend import Situation, parse_model, situation_from_profile, situation_problems
+    from alignlab.recommend.situation import DEFAULT_MODEL
 
     problems: list[str] = []
     if data is None and data_type is None:
@@ -80,23 +63,24 @@ def build_situation(
         ):
             if value is not None:
                 problems.append(f"{option}: comes from the data profile with --data; give one or the other")
-    elif data_type is not None:
-        if data_type not in DATA_TYPES:
-            problems.append(f"--data-type: expected one of {', '.join(DATA_TYPES)}, but got {data_type!r}")
-        if n_examples is None:
-            problems.append("--n-examples: required with --data-type")
-        if desirable_fraction is not None and data_type != "binary":
-            problems.append("--desirable-fraction: applies to --data-type binary only")
-    if method not in METHODS:
-        problems.append(f"--method: expected one of {', '.join(METHODS)}, but got {method!r}")
-    rows = _number(n_examples, "--n-examples", problems, integer=True, high=1e11)
-    fraction = _number(
-        desirable_fraction, "--desirable-fraction", problems, low=0.0, high=1.0, low_inclusive=True
-    )
-    memory_gb = _number(gpu_memory_gb, "--gpu-memory-gb", problems, high=1e4)
-    hours = _number(gpu_hours, "--gpu-hours", problems, high=1e8)
-    tokens = _number(seq_len, "--seq-len", problems, integer=True, low=16, high=2**21, low_inclusive=True)
-    batch = _number(batch_size, "--batch-size", problems, integer=True, low=1, high=65536, low_inclusive=True)
+    elif data_type is not None and n_examples is None:
+        problems.append("--n-examples: required with --data-type")
+    given: dict[str, Any] = {
+        "method": method,
+        "gpu_memory_gb": _number(gpu_memory_gb, "--gpu-memory-gb", problems),
+        "gpu_hours": _number(gpu_hours, "--gpu-hours", problems),
+        "batch_size": _number(batch_size, "--batch-size", problems, integer=True),
+    }
+    tokens = _number(seq_len, "--seq-len", problems, integer=True)
+    if tokens is not None:
+        given.update(seq_len=tokens, seq_len_source="--seq-len")
+    if data is None and data_type is not None:
+        given.update(
+            data_type=data_type,
+            n_examples=_number(n_examples, "--n-examples", problems, integer=True),
+            desirable_fraction=_number(desirable_fraction, "--desirable-fraction", problems),
+        )
+    problems.extend(situation_problems(given))
     shape = None
     try:
         shape = parse_model(model if model is not None else DEFAULT_MODEL)
@@ -104,35 +88,15 @@ def build_situation(
         problems.extend(exc.problems)
     if problems:
         raise UserInputError(problems)
-    assert shape is not None
 
-    common: dict[str, Any] = {
-        "model": shape,
-        "model_ref": model,
-        "method": method,
-        "noisy": noisy,
-        "online": online,
-        "gpu_memory_gb": memory_gb,
-        "gpu_hours": hours,
-        "batch_size": batch,
-    }
-    if tokens is not None:
-        common.update(seq_len=tokens, seq_len_source="--seq-len")
+    common = {**given, "model": shape, "model_ref": model, "noisy": noisy, "online": online}
     if data is None:
-        return Situation(data_type=data_type, n_examples=rows, desirable_fraction=fraction, **common), []  # type: ignore[arg-type]
+        return Situation(**common), []
 
-    from alignlab.data import convert_feedback, load_feedback, profile_feedback
+    from alignlab.data import load_feedback, profile_feedback
 
-    feedback = load_feedback(data, skip_invalid=skip_invalid)
-    profile = profile_feedback(feedback).to_dict()
-    n_pairs = None
-    if feedback.kind in ("binary", "scalar"):
-        try:
-            n_pairs = len(convert_feedback(feedback, "pairwise").records)
-        except UserInputError:  # no pair can be formed
-            n_pairs = 0
-    common["seq_len"] = tokens  # None: the profile's p90
-    return situation_from_profile(profile, n_pairs=n_pairs, **common), list(profile.get("notes") or [])
+    profile = profile_feedback(load_feedback(data, skip_invalid=skip_invalid))
+    return situation_from_profile(profile, **common), list(profile.notes)
 
 
 @app.command()
@@ -201,9 +165,9 @@ def recommend(
     """Rank PPO, DPO, KTO, IPO, SimPO, ORPO and RLOO for your data, model and budget, with reasons,
     memory and time estimates, and a search space to sweep."""
     from alignlab.errors import UserInputError
-    from alignlab.recommend.selector import draft_sweep
-    from alignlab.recommend.selector import recommend as rank
-    from alignlab.recommend.selector import write_sweep as write
+    from alignlab.recommend import draft_sweep
+    from alignlab.recommend import recommend as rank
+    from alignlab.recommend import write_sweep as write
 
     if algorithm is not None and write_sweep is None:
         raise UserInputError(
@@ -240,10 +204,12 @@ def recommend(
             json.dumps({**rec.to_dict(), "data_notes": notes, "sweep": sweep}, indent=2, ensure_ascii=False)
         )
     else:
-        _render(rec, notes, sweep)
+        render_recommendation(rec, notes, sweep)
 
 
-def _render(rec: Recommendation, notes: list[str], sweep: dict[str, Any] | None) -> None:
+def render_recommendation(rec: Recommendation, notes: list[str], sweep: dict[str, Any] | None) -> None:
+    """The ranking table, each candidate's reasons, the top one's memory, time and search space, the
+    data notes and the assumptions; ``sweep``: the written sweep file (path, name, algorithm)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -280,7 +246,7 @@ def _render(rec: Recommendation, notes: list[str], sweep: dict[str, Any] | None)
         table.add_row(*(Text(cell) for cell in row), style="dim" if c.ruled_out else None)
     console.print(table)
     for c in rec.candidates:
-        resident = ", ".join(_resident(c.algorithm))
+        resident = ", ".join(c.resident_models)
         console.print(
             f"\n[bold]{c.rank}. {c.algorithm.upper()}[/]  score {c.score:g}  (resident: {resident})"
         )
@@ -321,7 +287,4 @@ def _render(rec: Recommendation, notes: list[str], sweep: dict[str, Any] | None)
         console.print(f"\nwrote {escape(sweep['path'])} (sweep {sweep['name']}, {sweep['algorithm']})")
 
 
-def _resident(algorithm: str) -> tuple[str, ...]:
-    from alignlab.recommend.costs import PROFILES
-
-    return PROFILES[algorithm].resident
+_render = render_recommendation  # cli/quickstart.py's import until it takes render_recommendation

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignlab.data.convert import convert_feedback
 from alignlab.data.feedback import TEXT_FIELDS, FeedbackData, FeedbackKind, to_text
 from alignlab.errors import UserInputError
 
@@ -72,6 +73,10 @@ class DataProfile:
     """Invalid records skipped while loading (``skip_invalid``)."""
     unique_prompts: int
     """Distinct prompts."""
+    pairs: int
+    """Pairs the data yields as pairwise feedback: its rows when pairwise; for binary and scalar data, the
+    pairs ``alignlab data convert --to pairwise`` forms with its defaults (0 when none can be formed);
+    0 for prompts."""
     length_unit: str
     """The unit of ``lengths``: tokens of the given tokenizer, or an estimate from characters."""
     lengths: dict[str, LengthStats]
@@ -170,6 +175,7 @@ def profile_feedback(data: FeedbackData, *, tokenizer: Any | None = None) -> Dat
         rows=len(records),
         skipped_rows=len(data.skipped),
         unique_prompts=len(prompts),
+        pairs=count_pairs(data),
         length_unit=unit,
         lengths={name: _percentiles(values) for name, values in counts.items()},
         duplicates=duplicates,
@@ -177,6 +183,18 @@ def profile_feedback(data: FeedbackData, *, tokenizer: Any | None = None) -> Dat
         notes=notes,
         **extra,
     )
+
+
+def count_pairs(data: FeedbackData) -> int:
+    """Pairs ``data`` yields as pairwise feedback (see :attr:`DataProfile.pairs`)."""
+    if data.kind == "pairwise":
+        return len(data.records)
+    if data.kind not in ("binary", "scalar") or not data.records:
+        return 0
+    try:
+        return len(convert_feedback(data, "pairwise").records)
+    except UserInputError:  # the conversion's only failure with default options: no pair can be formed
+        return 0
 
 
 def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
