@@ -1,5 +1,7 @@
 """Shared fixtures: every test writes under its own tmp studies root; the built-in task (tiny models,
-feedback files) is built once per session into a shared cache, since it costs about a minute."""
+feedback files) is built once per session into a shared cache, since it costs about a minute; and
+``shared_data`` guards the tests that read the real data beside the project (they fail under CI=true
+when it is missing, and skip elsewhere)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,33 @@ from pathlib import Path
 
 import pytest
 
+#: The real preference data beside the project (see shared/FACTS.md); tests read it there, never copy it.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_FILES = (
+    "hh-rlhf-harmless/test.jsonl.gz",
+    "llama-factory/dpo_en_demo.json",
+    "llama-factory/kto_en_demo.json",
+)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The folder of the real data beside the project, for the tests that read it.
+
+    Missing, the test is skipped, except under CI=true, where it fails: CI lays shared/ beside its
+    clone, so a missing file there means a broken setup, not a machine without the data.
+    """
+    missing = [name for name in SHARED_FILES if not (SHARED_DATA / name).is_file()]
+    if missing:
+        message = (
+            f"the real data beside the project is not at {SHARED_DATA}"
+            if not SHARED_DATA.is_dir()
+            else f"the real data beside the project lacks {', '.join(missing)} (in {SHARED_DATA})"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true: tests that need it fail instead of skipping)", pytrace=False)
+        pytest.skip(message)
+    return SHARED_DATA
 
 
 @pytest.fixture(scope="session")

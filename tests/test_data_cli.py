@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import alignlab.cli.data  # noqa: F401  (registers the `data` commands)
-from alignlab.cli import app
+from alignlab.cli import app  # every command, registered in alignlab/cli/__init__.py
 from alignlab.data import load_feedback
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"

@@ -1,20 +1,20 @@
 """The `alignlab` command line. It parses, calls the library, and renders; nothing else.
 
-Each command group lives in its own module and registers itself on :data:`app`. Heavy modules (torch,
-trl, mlflow) are imported inside the command functions, so ``alignlab --help`` and ``alignlab
-recommend`` stay instant.
+One module per command group; each defines its command functions (and sub-apps such as ``data``),
+and :func:`_register` below adds them to :data:`app`, explicitly, in the order ``alignlab --help``
+lists them. Heavy modules (torch, trl, mlflow) are imported inside the command functions, so
+``alignlab --help`` and ``alignlab recommend`` stay instant.
 
-Errors: a :class:`~alignlab.errors.UserInputError` prints one ``error:`` line per problem to stderr
-and exits with code 2. Anything else is a bug: one line and exit 1, the traceback only with ``--debug``.
+Errors (:mod:`alignlab.cli.errors`): a :class:`~alignlab.errors.UserInputError` prints one ``error:``
+line per problem to stderr and exits with code 2. Anything else is a bug: one line and exit 1, the
+traceback only with ``--debug``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
-
 import typer
+
+from alignlab.cli.errors import handle_errors, set_debug
 
 app = typer.Typer(
     name="alignlab",
@@ -24,46 +24,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_state: dict[str, bool] = {"debug": False}
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(func: F) -> F:
-    """Turn library exceptions into one-line messages and exit codes (2: bad input, 1: bug)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from alignlab.errors import UserInputError
-
-        try:
-            return func(*args, **kwargs)
-        except UserInputError as exc:
-            if _state["debug"]:
-                raise
-            for problem in exc.problems:
-                typer.echo(f"error: {problem}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as exc:
-            if _state["debug"]:
-                raise
-            typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
-    _state["debug"] = debug
+    set_debug(debug)
     if version:
         from alignlab import __version__
 
@@ -72,17 +39,30 @@ def _root(
 
 
 def _register() -> None:
-    # Each module adds its commands to `app` when imported; the modules import nothing heavy at top level.
-    import importlib
+    """Every command and command group on :data:`app`; called once, below."""
+    from alignlab.cli import compare, data, quickstart, recommend, sweep, train, validate
 
-    for name in ("data", "recommend", "train", "sweep", "quickstart", "compare"):
-        importlib.import_module(f"alignlab.cli.{name}")
+    app.command()(recommend.recommend)
+    app.command()(validate.validate)
+    app.command()(train.train)
+    app.command()(sweep.best)
+    app.command()(quickstart.quickstart)
+    app.command()(compare.compare)
+    app.command()(compare.report)
+    app.command()(compare.ui)
+    app.add_typer(data.data_app, name="data")
+    app.add_typer(sweep.sweep_app, name="sweep")
+    app.add_typer(sweep.studies_app, name="studies")
+
+
+_register()
 
 
 def main() -> None:
-    _register()
     app(prog_name="alignlab")
 
+
+__all__ = ["app", "handle_errors", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
     main()

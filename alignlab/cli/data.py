@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from alignlab.cli import app, handle_errors
+from alignlab.cli.errors import handle_errors
 from alignlab.data.convert import MAX_PAIRS_PER_PROMPT  # stdlib-only module: cheap to import
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ data_app = typer.Typer(
     help="Profile preference data files and convert them between feedback kinds.",
     no_args_is_help=True,
 )
-app.add_typer(data_app, name="data")
 
 #: Skipped-record warnings shown before the rest are counted.
 _MAX_WARNINGS = 20

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from alignlab.cli import app, handle_errors
+from alignlab.cli.errors import handle_errors
 
 if TYPE_CHECKING:
     from alignlab.recommend import Recommendation, Situation
@@ -99,7 +99,6 @@ def build_situation(
     return situation_from_profile(profile, **common), list(profile.notes)
 
 
-@app.command()
 @handle_errors
 def recommend(
     data: str | None = typer.Option(

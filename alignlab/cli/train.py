@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from alignlab.cli import app, handle_errors
+from alignlab.cli.errors import handle_errors
 
 
-@app.command()
 @handle_errors
 def train(
     config: Path = typer.Argument(..., help="A run config (YAML), e.g. sweeps/runs/dpo.yaml."),
@@ -22,9 +21,9 @@ def train(
     """Run one training configuration (SFT, reward model, DPO, KTO or PPO), evaluate it and log it to MLflow."""
     from rich.console import Console
 
-    from alignlab.run.config import load_run_config
+    from alignlab.validate import load_valid_run_config
 
-    run_config = load_run_config(config)
+    run_config = load_valid_run_config(config)  # the checks of `alignlab validate`: every problem at once
     if tracking_uri:
         run_config = run_config.model_copy(update={"tracking_uri": tracking_uri})
     console = Console(stderr=True)

