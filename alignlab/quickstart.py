@@ -1,7 +1,7 @@
 """The quick start: the whole loop on the built-in task, on a laptop CPU, in minutes.
 
 1. build the built-in task (tokenizer, tiny Llama, SFT policy) and its feedback data, cached;
-2. recommend an algorithm for that data (alignlab.recommend.selector);
+2. recommend an algorithm for that data (alignlab.recommend);
 3. run the quickstart sweep (sweeps/quickstart.yaml: DPO beta and learning rate, the literature
    default enqueued first) as an Optuna study with every trial in MLflow;
 4. compare the best configuration with the literature default on the gold reward.
@@ -14,9 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import UserInputError
+
+if TYPE_CHECKING:
+    from alignlab.sweep.best import BestTrial
+    from alignlab.sweep.records import StudyRecord
 
 #: The shipped quickstart sweep (in the source tree; the README installs alignlab editable).
 QUICKSTART_SWEEP = Path(__file__).resolve().parents[1] / "sweeps" / "quickstart.yaml"
@@ -42,7 +46,9 @@ class Comparison:
 
 def sweep_path() -> Path:
     if not QUICKSTART_SWEEP.is_file():
-        raise UserInputError(f"{QUICKSTART_SWEEP}: the quickstart sweep file is missing (install alignlab from its source tree)")
+        raise UserInputError(
+            f"{QUICKSTART_SWEEP}: the quickstart sweep file is missing (install alignlab from its source tree)"
+        )
     return QUICKSTART_SWEEP
 
 
@@ -59,12 +65,13 @@ def build_task(on_build: Callable[[str], None] | None = None) -> Any:
 def recommend_for_task(assets: Any) -> Any:
     """The recommendation for the task's pairwise feedback, a tiny model, and no GPU."""
     from alignlab.data import load_feedback, profile_feedback
-    from alignlab.recommend.costs import parse_model
-    from alignlab.recommend.selector import recommend, situation_from_profile
+    from alignlab.recommend import parse_model, recommend, situation_from_profile
 
     data = load_feedback(assets.feedback["pairwise"])
-    profile = profile_feedback(data).to_dict()
-    situation = situation_from_profile(profile, model=parse_model("builtin:tiny-sft"), model_ref="builtin:tiny-sft")
+    profile = profile_feedback(data)
+    situation = situation_from_profile(
+        profile, model=parse_model("builtin:tiny-sft"), model_ref="builtin:tiny-sft"
+    )
     return recommend(situation)
 
 
@@ -82,17 +89,19 @@ def reset_study(name: str, tracking_uri: str | None = None) -> None:
         tracking.delete_study_runs(name, uri)  # never creates an empty SQLite store just to clear it
 
 
-def compare_with_default(study: Any, best: Any) -> Comparison:
-    from alignlab.sweep.study import enqueued_baseline
+def compare_with_default(record: StudyRecord, best: BestTrial) -> Comparison:
+    """The best trial against the study's enqueued default (the first complete enqueued trial)."""
+    from alignlab.sweep.best import enqueued_baseline
+    from alignlab.sweep.records import trial_records
 
-    baseline = enqueued_baseline(study)
+    baseline = enqueued_baseline(trial_records(record))
     return Comparison(
         best_number=best.number,
         baseline_number=baseline.number if baseline is not None else None,
         best=dict(best.metrics),
-        baseline=dict(baseline.user_attrs.get("metrics", {})) if baseline is not None else {},
+        baseline=dict(baseline.metrics) if baseline is not None else {},
         best_params=dict(best.params),
-        baseline_params=dict(baseline.params) if baseline is not None else {},
+        baseline_params=dict(baseline.all_params) if baseline is not None else {},
     )
 
 

@@ -1,25 +1,34 @@
-"""Small finished studies, built for real by the study runner's conventions (alignlab.results.studyio docstring).
+"""Small finished studies, written by the real sweep runner (alignlab.sweep.study.run_sweep) with an
+analytic trainer in place of TRL, so what compare/report/ui read is what the runner stores
+(alignlab.sweep.records): renaming a stored key breaks these tests.
 
-Real Optuna SQLite storages and a real MLflow SQLite store under a temporary ``ALIGNLAB_STUDIES`` root;
-the "training" is an analytic function of the params, so tests can assert the ordering:
+Real Optuna SQLite storages and a real MLflow SQLite store under a temporary ``ALIGNLAB_STUDIES`` root.
+:func:`analytic_train` has run_training's signature: it opens the trial's nested MLflow run through
+alignlab.run.tracking, logs params, a ``loss`` curve and ``eval/<metric>`` histories, reports the
+intermediate evaluations through ``on_evaluate`` and returns a RunResult computed from the params. Each
+trial's fate (complete, pruned, failed) is scripted by the plan, so tests can assert the ordering:
 
 - ``dpo-beta``: DPO, objective win_rate (maximize), constraint kl <= 6; params beta, learning_rate.
-  Trial 0 is an enqueued literature default, one trial is pruned and one fails. Storage: the default
-  ``studies/dpo-beta/optuna.db``.
+  Trial 0 is the sweep's enqueued literature default, one trial is pruned and one fails. Storage: the
+  default ``studies/dpo-beta/optuna.db``.
 - ``algo-mix``: DPO, KTO and PPO compared in one study; objectives [win_rate (max), kl (min)]; params
-  algorithm, beta (dpo, kto), desirable_weight (kto), kl_target (ppo), learning_rate. Its
-  ``sweep.yaml`` moves the storage to ``<root>/elsewhere/algo-mix.db``, and its trials do not record
-  ``mlflow_run_id`` (found through the MLflow tags instead).
+  algorithm, beta (dpo, kto), desirable_weight (kto), kl_target (ppo), learning_rate. Its sweep moves
+  the storage to ``<root>/elsewhere/algo-mix.db``, and its runs report no MLflow run id (as an older
+  runner's trials), so readers find them through the MLflow tags.
 
-Both share ``<root>/mlflow.db``: an experiment per study, a parent run and one nested run per trial
-with params, ``loss`` and ``eval/<metric>`` histories, and the alignlab tags.
+The plan's later trials are enqueued on the study between a first run_sweep (the enqueued default)
+and a second that resumes it to the budget. Both share ``<root>/mlflow.db``.
 
-Use :func:`built_studies` (a pytest fixture: import it into a test module) and :func:`use_root`.
+:func:`build_optuna_only` is the one hand-built study: an old study with no MLflow store at all,
+written with the key constants of alignlab.sweep.records.
+
+Use :func:`built_studies` (a pytest fixture: import it into a test module) and :func:`studies`.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import shutil
@@ -27,13 +36,22 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
+
+from alignlab.run import tracking
+from alignlab.run.config import RunConfig
+from alignlab.run.training import EvaluateHook, RunResult, StepHook
+from alignlab.sweep import records
+from alignlab.sweep.records import StudyAttr, TrialAttr
+from alignlab.sweep.spec import parse_sweep
+from alignlab.sweep.study import run_sweep
 
 DPO_STUDY = "dpo-beta"
 MIX_STUDY = "algo-mix"
 EVAL_STEPS = (10, 20, 30, 40)
+FAIL_REASON = "RuntimeError: loss is NaN at step 10"
 
 
 def win_rate(params: dict[str, Any]) -> float:
@@ -56,6 +74,15 @@ def kl(params: dict[str, Any]) -> float:
     return round(lr * 1e3 / float(params.get("beta", 0.1)), 6)
 
 
+def final_metrics(params: dict[str, Any]) -> dict[str, float]:
+    return {
+        "win_rate": win_rate(params),
+        "kl": kl(params),
+        "preference_accuracy": round(0.5 + win_rate(params) / 4, 6),
+        "malformed_rate": 0.01,
+    }
+
+
 # (params, fate): fate is "complete", "pruned" or "fail". Trial numbers follow the list order.
 DPO_PLAN: list[tuple[dict[str, Any], str]] = [
     ({"beta": 0.1, "learning_rate": 5e-6}, "complete"),  # enqueued literature default
@@ -68,13 +95,46 @@ DPO_PLAN: list[tuple[dict[str, Any], str]] = [
 ]
 
 MIX_PLAN: list[tuple[dict[str, Any], str]] = [
-    ({"algorithm": "dpo", "beta": 0.1, "learning_rate": 1e-4}, "complete"),
+    ({"algorithm": "dpo", "beta": 0.1, "learning_rate": 1e-4}, "complete"),  # enqueued literature default
     ({"algorithm": "kto", "beta": 0.1, "desirable_weight": 1.0, "learning_rate": 5e-5}, "complete"),
     ({"algorithm": "ppo", "kl_target": 2.0, "learning_rate": 1e-5}, "complete"),
     ({"algorithm": "dpo", "beta": 0.05, "learning_rate": 3e-4}, "complete"),
     ({"algorithm": "kto", "beta": 0.3, "desirable_weight": 1.3, "learning_rate": 1e-4}, "complete"),
     ({"algorithm": "ppo", "kl_target": 6.0, "learning_rate": 3e-5}, "complete"),
 ]
+
+PLANS = {DPO_STUDY: DPO_PLAN, MIX_STUDY: MIX_PLAN}
+
+SEARCH: dict[str, Any] = {
+    "beta": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
+    "desirable_weight": {"type": "float", "low": 0.5, "high": 2.0},
+    "kl_target": {"type": "float", "low": 1.0, "high": 10.0},
+    "learning_rate": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
+}
+
+
+def sweep_raw(name: str, root: Path) -> dict[str, Any]:
+    """The sweep file of a fixture study."""
+    multi = name == MIX_STUDY
+    first = {k: v for k, v in PLANS[name][0][0].items() if multi or k != "algorithm"}
+    raw: dict[str, Any] = {
+        "name": name,
+        "algorithm": ["dpo", "kto", "ppo"] if multi else "dpo",
+        "model": "builtin:tiny-sft",
+        "data": {"task": "builtin"},
+        "search": SEARCH if multi else {k: SEARCH[k] for k in ("beta", "learning_rate")},
+        "objectives": [{"metric": "win_rate", "direction": "maximize"}]
+        + ([{"metric": "kl", "direction": "minimize"}] if multi else []),
+        "constraints": [] if multi else [{"metric": "kl", "max": 6.0}],
+        "sampler": {"type": "random"},
+        "pruner": {"type": "none"},  # the plan decides which trial is pruned
+        "budget": {"n_trials": len(PLANS[name])},
+        "enqueue": [first],
+        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+    }
+    if multi:
+        raw["storage"] = f"sqlite:///{root / 'elsewhere' / 'algo-mix.db'}"
+    return raw
 
 
 @dataclass
@@ -86,157 +146,103 @@ class FixtureStudies:
     """study -> trial number -> MLflow run id."""
 
 
-def _suggest(trial: Any, algorithms: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    algorithm = algorithms[0]
-    if len(algorithms) > 1:
-        algorithm = params["algorithm"] = trial.suggest_categorical("algorithm", algorithms)
-    if algorithm in ("dpo", "kto"):
-        params["beta"] = trial.suggest_float("beta", 0.01, 1.0, log=True)
-    if algorithm == "kto":
-        params["desirable_weight"] = trial.suggest_float("desirable_weight", 0.5, 2.0)
-    if algorithm == "ppo":
-        params["kl_target"] = trial.suggest_float("kl_target", 1.0, 10.0)
-    params["learning_rate"] = trial.suggest_float("learning_rate", 1e-6, 1e-3, log=True)
-    return params
-
-
-def _build_study(
-    fx: FixtureStudies,
-    name: str,
-    plan: list[tuple[dict[str, Any], str]],
+def analytic_train(
+    config: RunConfig,
     *,
-    algorithms: list[str],
-    objectives: list[str],
-    directions: list[Literal["minimize", "maximize"]],
-    constraints: list[dict[str, Any]],
-    storage: str,
-) -> None:
-    import mlflow
-    import optuna
-
-    study = optuna.create_study(
-        study_name=name, storage=storage, directions=directions, sampler=optuna.samplers.RandomSampler(seed=0)
-    )
-    exp_id = mlflow.create_experiment(name)
-    fx.experiment_ids[name] = exp_id
-    fx.run_ids[name] = {}
-    mlflow.set_experiment(experiment_id=exp_id)
-    fates = {i: fate for i, (_, fate) in enumerate(plan)}
-    for i, (params, _) in enumerate(plan):
-        study.enqueue_trial(params, user_attrs={"enqueued": i == 0})
-    parent = mlflow.start_run(run_name=name, tags={"alignlab.study": name, "alignlab.role": "study"})
-    study.set_user_attr("objectives", objectives)
-    study.set_user_attr("directions", directions)
-    study.set_user_attr("constraints", constraints)
-    study.set_user_attr("mlflow_experiment_id", exp_id)
-    study.set_user_attr("mlflow_parent_run_id", parent.info.run_id)
-    study.set_user_attr("tracking_uri", fx.tracking_uri)
-    study.set_user_attr("algorithms", algorithms)
-
-    def objective(trial: optuna.Trial) -> Any:
-        params = _suggest(trial, algorithms)
-        algorithm = params.get("algorithm", algorithms[0])
-        fate = fates[trial.number]
-        metrics = {
-            "win_rate": win_rate(params),
-            "kl": kl(params),
-            "preference_accuracy": round(0.5 + win_rate(params) / 4, 6),
-            "malformed_rate": 0.01,
-        }
-        trial.set_user_attr("algorithm", algorithm)
-        tags = {
-            "alignlab.study": name,
-            "alignlab.trial_number": str(trial.number),
-            "alignlab.algorithm": algorithm,
-        }
-        run = mlflow.start_run(run_name=f"{algorithm}-trial-{trial.number}", nested=True, tags=tags)
-        if name == DPO_STUDY:  # algo-mix leaves the run id to MLflow's tags, as an older runner might
-            trial.set_user_attr("mlflow_run_id", run.info.run_id)
-        fx.run_ids[name][trial.number] = run.info.run_id
-        mlflow.log_params({k: v for k, v in params.items() if k != "algorithm"})
-        steps = EVAL_STEPS[:2] if fate == "pruned" else EVAL_STEPS
+    on_evaluate: EvaluateHook | None = None,
+    on_step: StepHook | None = None,
+    tags: dict[str, str] | None = None,
+    run_ids: dict[str, dict[int, str]] | None = None,
+) -> RunResult:
+    """run_training's stand-in: an MLflow run with analytic curves, the fate the plan gives the trial."""
+    tags = tags or {}
+    study, number = config.experiment or "", int(tags[tracking.TRIAL_NUMBER_TAG])
+    planned, fate = PLANS[study][number]
+    params = {"algorithm": config.algorithm, **config.params}
+    assert all(params[k] == v for k, v in planned.items()), f"trial {number} ran {params}, planned {planned}"
+    metrics = final_metrics(params)
+    objective = "win_rate"
+    steps = EVAL_STEPS[:2] if fate == "pruned" else EVAL_STEPS[:1] if fate == "fail" else EVAL_STEPS
+    run_tags = {f"{tracking.TAG_PREFIX}algorithm": config.algorithm, **tags}
+    with tracking.start_run(
+        run_name=config.name, tracking_uri=config.tracking_uri, experiment=config.experiment, tags=run_tags
+    ) as run_id:
+        (run_ids if run_ids is not None else {}).setdefault(study, {})[number] = run_id
+        tracking.log_params(config.params)
         for step in range(5, steps[-1] + 1, 5):
-            mlflow.log_metric("loss", round(0.7 * math.exp(-step / 20) + 0.1, 6), step=step)
+            tracking.log_metrics({"loss": round(0.7 * math.exp(-step / 20) + 0.1, 6)}, step=step)
+            if on_step is not None:
+                on_step(step, EVAL_STEPS[-1])
         for j, step in enumerate(steps):
-            partial = round(0.5 + (metrics["win_rate"] - 0.5) * (j + 1) / len(EVAL_STEPS), 6)
-            mlflow.log_metric(f"eval/{objectives[0]}", partial, step=step)
-            if len(objectives) == 1:  # Optuna 5: Trial.report raises for multi-objective studies
-                trial.report(partial, step)
-        trial.set_user_attr("steps", steps[-1])
-        trial.set_user_attr("runtime_s", 1.5 + trial.number / 10)
+            partial = round(0.5 + (metrics[objective] - 0.5) * (j + 1) / len(EVAL_STEPS), 6)
+            tracking.log_metrics({objective: partial}, step=step, prefix="eval/")
+            if on_evaluate is not None:
+                on_evaluate(step, {objective: partial})
+        result = RunResult(
+            name=config.name,
+            algorithm=config.algorithm,
+            status="completed",
+            reason=None,
+            metrics={},
+            steps=steps[-1],
+            runtime_s=1.5 + number / 10,
+            mlflow_run_id=None if study == MIX_STUDY else run_id,  # algo-mix: found through the tags
+            output_dir=None,
+        )
         if fate == "fail":
-            trial.set_user_attr("fail_reason", "RuntimeError: loss is NaN at step 10")
-            mlflow.set_tag("alignlab.trial_state", "FAIL")
-            mlflow.end_run(status="FAILED")
-            raise RuntimeError("loss is NaN at step 10")
-        if fate == "pruned":
-            mlflow.set_tag("alignlab.trial_state", "PRUNED")
-            mlflow.end_run(status="FINISHED")
-            raise optuna.TrialPruned()
-        mlflow.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=steps[-1])
-        trial.set_user_attr("metrics", metrics)
-        trial.set_user_attr("adapter_path", f"studies/{name}/trials/{trial.number}/adapter")
-        mlflow.set_tag("alignlab.trial_state", "COMPLETE")
-        mlflow.end_run(status="FINISHED")
-        values = [metrics[m] for m in objectives]
-        return values if len(values) > 1 else values[0]
+            result.status, result.reason = "failed", FAIL_REASON
+        elif fate == "pruned":
+            result.status, result.reason = "pruned", f"pruned at step {steps[-1]}"
+        else:
+            tracking.log_metrics(metrics, step=steps[-1], prefix="eval/")
+            result.metrics, result.output_dir = metrics, config.output_dir
+        tracking.end_run("FAILED" if fate == "fail" else "FINISHED")
+    return result
 
-    study.optimize(objective, n_trials=len(plan), catch=(RuntimeError,))
-    best = study.best_trials[0] if len(directions) > 1 else study.best_trial
-    mlflow.log_params({k: v for k, v in best.params.items()})
-    mlflow.log_metrics({f"eval/{k}": v for k, v in best.user_attrs["metrics"].items()})
-    mlflow.end_run(status="FINISHED")
+
+@contextlib.contextmanager
+def use_root(root: Path) -> Iterator[None]:
+    """``ALIGNLAB_STUDIES`` set to ``root`` (and no MLFLOW_TRACKING_URI) for the duration."""
+    saved = {k: os.environ.get(k) for k in ("ALIGNLAB_STUDIES", "MLFLOW_TRACKING_URI")}
+    os.environ["ALIGNLAB_STUDIES"] = str(root)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _build_study(fx: FixtureStudies, name: str) -> None:
+    spec = parse_sweep(sweep_raw(name, fx.root), where=name, check_trl=False)
+
+    def train(config: RunConfig, **kwargs: Any) -> RunResult:
+        return analytic_train(config, run_ids=fx.run_ids, **kwargs)
+
+    run_sweep(spec, n_trials=1, train=train)  # trial 0: the enqueued default
+    study = records.open_study(name).study
+    for params, _ in PLANS[name][1:]:
+        study.enqueue_trial(params)
+    run_sweep(spec, train=train)  # resumed to the budget
+    record = records.open_study(name)
+    assert record.experiment_id is not None
+    fx.experiment_ids[name] = record.experiment_id
 
 
 def build_studies(root: Path) -> FixtureStudies:
-    """Build both studies under ``root`` (about 6 s, most of it creating the MLflow store)."""
-    import logging
-
+    """Build both studies under ``root`` (a few seconds, most of it creating the MLflow store)."""
     import mlflow
-    import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     root.mkdir(parents=True, exist_ok=True)
     fx = FixtureStudies(root=root, tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(fx.tracking_uri)
     try:
-        (root / DPO_STUDY).mkdir()
-        (root / DPO_STUDY / "sweep.yaml").write_text(
-            f"name: {DPO_STUDY}\nalgorithm: dpo\nmodel: builtin:tiny-sft\ndata: {{task: builtin}}\n"
-            "objectives: [{metric: win_rate, direction: maximize}]\nconstraints: [{metric: kl, max: 6.0}]\n"
-        )
-        _build_study(
-            fx,
-            DPO_STUDY,
-            DPO_PLAN,
-            algorithms=["dpo"],
-            objectives=["win_rate"],
-            directions=["maximize"],
-            constraints=[{"metric": "kl", "max": 6.0, "min": None}],
-            storage=f"sqlite:///{root / DPO_STUDY / 'optuna.db'}",
-        )
-        (root / MIX_STUDY).mkdir()
-        (root / "elsewhere").mkdir()
-        mix_storage = f"sqlite:///{root / 'elsewhere' / 'algo-mix.db'}"
-        (root / MIX_STUDY / "sweep.yaml").write_text(
-            f"name: {MIX_STUDY}\nalgorithm: [dpo, kto, ppo]\nmodel: builtin:tiny-sft\ndata: {{task: builtin}}\n"
-            "objectives: [{metric: win_rate, direction: maximize}, {metric: kl, direction: minimize}]\n"
-            f"storage: {mix_storage}\n"
-        )
-        _build_study(
-            fx,
-            MIX_STUDY,
-            MIX_PLAN,
-            algorithms=["dpo", "kto", "ppo"],
-            objectives=["win_rate", "kl"],
-            directions=["maximize", "minimize"],
-            constraints=[],
-            storage=mix_storage,
-        )
+        with use_root(root), contextlib.chdir(root):  # MLflow puts artifacts in ./mlruns (issue 9)
+            _build_study(fx, DPO_STUDY)
+            _build_study(fx, MIX_STUDY)
     finally:
         mlflow.set_tracking_uri(previous)
     return fx
@@ -249,11 +255,11 @@ _BUILT: dict[str, FixtureStudies] = {}
 def built_studies(tmp_path_factory: pytest.TempPathFactory) -> FixtureStudies:
     """The studies, built once per test session (shared by every module that imports this fixture)."""
     if "fx" not in _BUILT:
-        _BUILT["fx"] = build_studies(_fast_dir(tmp_path_factory) / "studies")
+        _BUILT["fx"] = build_studies(fast_dir(tmp_path_factory) / "studies")
     return _BUILT["fx"]
 
 
-def _fast_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fast_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder on tmpfs when there is one: SQLite commits fsync, about 12 ms each on a disk."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
@@ -278,7 +284,9 @@ def expected_order(plan: list[tuple[dict[str, Any], str]]) -> list[int]:
 
 
 def build_optuna_only(root: Path, name: str, *, n_complete: int) -> Path:
-    """A study with no MLflow store at all (its tracking URI names a file that does not exist).
+    """A study as an older alignlab left it, with no MLflow store at all (its tracking URI names a file
+    that does not exist): hand-built, but from alignlab.sweep.records' key constants, so it proves that
+    readers still read the stored schema.
 
     ``n_complete`` complete DPO trials (from DPO_PLAN) plus one pruned trial; the storage is the default
     ``<root>/<name>/optuna.db``. Returns the path where the MLflow store would be (it must stay absent).
@@ -292,14 +300,14 @@ def build_optuna_only(root: Path, name: str, *, n_complete: int) -> Path:
         study_name=name, storage=f"sqlite:///{root / name / 'optuna.db'}", direction="maximize"
     )
     for attr, value in {
-        "objectives": ["win_rate"],
-        "directions": ["maximize"],
-        "constraints": [],
-        "tracking_uri": f"sqlite:///{store}",
-        "algorithms": ["dpo"],
+        StudyAttr.OBJECTIVES: ["win_rate"],
+        StudyAttr.DIRECTIONS: ["maximize"],
+        StudyAttr.CONSTRAINTS: [],
+        StudyAttr.TRACKING_URI: f"sqlite:///{store}",
+        StudyAttr.ALGORITHMS: ["dpo"],
     }.items():
         study.set_user_attr(attr, value)
-    dists = {
+    dists: dict[str, optuna.distributions.BaseDistribution] = {
         "beta": optuna.distributions.FloatDistribution(0.01, 1.0, log=True),
         "learning_rate": optuna.distributions.FloatDistribution(1e-6, 1e-3, log=True),
     }
@@ -311,7 +319,12 @@ def build_optuna_only(root: Path, name: str, *, n_complete: int) -> Path:
                 params=params,
                 distributions=dists,
                 value=metrics["win_rate"],
-                user_attrs={"algorithm": "dpo", "metrics": metrics, "steps": 40, "runtime_s": 1.0},
+                user_attrs={
+                    TrialAttr.ALGORITHM: "dpo",
+                    TrialAttr.METRICS: metrics,
+                    TrialAttr.STEPS: 40,
+                    TrialAttr.RUNTIME_S: 1.0,
+                },
                 intermediate_values={10: 0.55, 20: 0.6},
             )
         )

@@ -24,7 +24,6 @@ from study_fixture import (
 )
 from typer.testing import CliRunner
 
-import alignlab.cli.compare  # registers the commands on the app
 from alignlab.cli import app
 from alignlab.errors import UserInputError
 from alignlab.results.compare import compare_table, to_records
@@ -32,7 +31,6 @@ from alignlab.results.compare import compare_table, to_records
 __all__ = ["built_studies", "studies"]  # fixtures, imported for pytest
 
 runner = CliRunner()
-assert alignlab.cli.compare
 
 
 def test_columns_and_order_of_one_study(studies: FixtureStudies) -> None:
@@ -155,6 +153,16 @@ def test_cli_unknown_study_exit_2(studies: FixtureStudies) -> None:
     assert result.stderr.strip().splitlines() == [
         f"error: unknown study 'nope' (studies in {studies.root}: {MIX_STUDY}, {DPO_STUDY})"
     ]
+
+
+def test_cli_registers_the_commands_that_read_studies() -> None:
+    import typer
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert {"compare", "report", "ui", "best", "sweep", "studies"} <= set(commands)
+    assert {"run", "status"} <= set(commands["sweep"].commands) and "list" in commands["studies"].commands
+    result = runner.invoke(app, ["compare", "--help"])
+    assert result.exit_code == 0 and "--no-mlflow" in result.stdout
 
 
 def test_cli_module_imports_nothing_heavy() -> None:

@@ -16,14 +16,12 @@ from study_fixture import (
 )
 from typer.testing import CliRunner
 
-import alignlab.cli.compare  # registers the commands on the app
 from alignlab.cli import app
 from alignlab.results.report import PLOT_KEYS, build_report
 
 __all__ = ["built_studies", "studies"]  # fixtures, imported for pytest
 
 runner = CliRunner()
-assert alignlab.cli.compare
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

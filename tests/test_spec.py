@@ -138,9 +138,8 @@ def test_run_config_errors() -> None:
 
 
 def test_cli_bad_sweep_file_one_line_per_problem_exit_2(tmp_path: Path) -> None:
-    from alignlab.cli import _register, app
+    from alignlab.cli import app
 
-    _register()
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**VALID, "budget": {"n_trials": 0}}))
     result = CliRunner().invoke(app, ["sweep", "run", str(bad)])

@@ -1,4 +1,5 @@
-"""Sweeps as Optuna studies over real tiny runs: nesting in MLflow, failures, best export, resume."""
+"""Sweeps as Optuna studies over real tiny TRL runs: nesting in MLflow, failures, best export, a killed
+sweep resumed. The study machinery itself is tested fast, over an analytic trainer, in test_sweep.py."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from typing import Any
 import yaml
 
 from alignlab.run.config import load_run_config
+from alignlab.sweep.best import export_best, select_best
+from alignlab.sweep.records import finished_count, open_study
 from alignlab.sweep.spec import parse_sweep
-from alignlab.sweep.study import export_best, finished_count, load_study, run_sweep, select_best
+from alignlab.sweep.study import run_sweep
 
 
 def tiny_sweep(name: str = "tiny", **overrides: Any) -> dict[str, Any]:
@@ -53,8 +56,7 @@ def test_sweep_runs_trials_as_nested_mlflow_runs_and_exports_the_best(studies_ro
     assert outcome.n_finished == 3
     assert events.count("trial_finished") == 3 and "step" in events
 
-    study, _ = load_study("tiny")
-    trials = study.get_trials()
+    trials = open_study("tiny").study.get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     assert trials[0].user_attrs["enqueued"] is True and trials[0].params == {"beta": 0.1, "learning_rate": 1e-5}
     assert {"mlflow_run_id", "metrics", "steps", "runtime_s", "run_config", "adapter_path"} <= set(trials[0].user_attrs)
@@ -91,14 +93,15 @@ def test_failed_trial_is_recorded_with_its_reason_and_the_study_goes_on(studies_
         constraints=[],
     )
     outcome = run_sweep(parse_sweep(raw))
-    study, spec = load_study("failing")
+    record = open_study("failing")
+    study = record.study
     states = {t.params["learning_rate"]: t for t in study.get_trials()}
     failed = states[1e12]
     assert failed.state.name == "FAIL"
     assert "loss is nan" in failed.user_attrs["fail_reason"] or "KL diverged" in failed.user_attrs["fail_reason"]
     assert states[1e-4].state.name == "COMPLETE"
     assert outcome.n_finished == 2 and finished_count(study) == 2
-    assert select_best(study, spec).number == states[1e-4].number  # type: ignore[union-attr]
+    assert select_best(record).number == states[1e-4].number  # type: ignore[union-attr]
     child = next(r for r in runs_of("failing") if r.info.run_id == failed.user_attrs["mlflow_run_id"])
     assert child.data.tags["alignlab.trial_state"] == "FAIL"
     assert child.info.status == "FAILED"
@@ -135,7 +138,7 @@ def test_killing_a_sweep_mid_trial_and_rerunning_finishes_exactly_n_trials(studi
         process.wait()
 
     subprocess.run(cli, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
-    study, _ = load_study("killme")
+    study = open_study("killme").study
     states = [t.state.name for t in study.get_trials()]
     assert finished_count(study) == 3
     assert states.count("COMPLETE") == 3

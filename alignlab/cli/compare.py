@@ -1,6 +1,7 @@
 """`alignlab compare`, `alignlab report` and `alignlab ui`: looking at finished studies.
 
-Nothing heavy at import time: pandas, optuna, mlflow and plotly load inside the commands.
+alignlab.cli registers :func:`compare`, :func:`report` and :func:`ui`. Nothing heavy at import time:
+pandas, optuna, mlflow and plotly load inside the commands.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from alignlab.cli import app, handle_errors
+from alignlab.cli.errors import handle_errors
+from alignlab.run.tracking import DEFAULT_UI_URL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +63,6 @@ def _render_table(df: pd.DataFrame) -> None:
     console.print(table)
 
 
-@app.command("compare")
 @handle_errors
 def compare(
     names: list[str] = typer.Argument(..., metavar="NAME...", help="Study names (folders under studies/)."),
@@ -87,7 +88,6 @@ def compare(
         _render_table(df)
 
 
-@app.command("report")
 @handle_errors
 def report(
     name: str = typer.Argument(..., help="Study name (a folder under studies/)."),
@@ -95,7 +95,7 @@ def report(
         None, "--out", help="Where the HTML goes (default studies/NAME/report.html)."
     ),
     mlflow_url: str = typer.Option(
-        "http://127.0.0.1:5000",
+        DEFAULT_UI_URL,
         "--mlflow-url",
         help="Where run links point (the MLflow UI of `alignlab ui`).",
     ),
@@ -116,7 +116,6 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-@app.command("ui")
 @handle_errors
 def ui(
     port: int = typer.Option(5000, "--port", min=1, max=65535, help="Port of the MLflow UI."),
@@ -132,7 +131,7 @@ def ui(
 ) -> None:
     """Serve the MLflow UI over the shared store (and optuna-dashboard with --optuna) until Ctrl-C."""
     from alignlab.results import ui as uilib
-    from alignlab.results.studyio import open_study
+    from alignlab.sweep.records import open_study
 
     ports = [(port, "--port")] + ([(optuna_port, "--optuna-port")] if optuna else [])
     uilib.check_ports(ports)

@@ -1,4 +1,8 @@
-"""`alignlab quickstart`: recommend, sweep, trials, best configuration and MLflow, on the CPU in minutes."""
+"""`alignlab quickstart`: recommend, sweep, trials, best configuration and MLflow, on the CPU in minutes.
+
+alignlab.cli registers :func:`quickstart`. The views it shares with ``recommend``, ``sweep run`` and
+``best`` are public functions of alignlab.cli.render and alignlab.cli.recommend.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,17 @@ import time
 
 import typer
 
-from alignlab.cli import app, handle_errors
+from alignlab.cli.errors import handle_errors
 
 
-@app.command()
 @handle_errors
 def quickstart(
-    n_trials: int = typer.Option(None, "--n-trials", min=1, help="Trials to run (default: sweeps/quickstart.yaml's budget)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Start the quickstart study over instead of resuming it."),
+    n_trials: int = typer.Option(
+        None, "--n-trials", min=1, help="Trials to run (default: sweeps/quickstart.yaml's budget)."
+    ),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Start the quickstart study over instead of resuming it."
+    ),
 ) -> None:
     """Run the whole loop on the built-in gold-reward task: build, recommend, sweep, pick the best, compare."""
     from rich.console import Console
@@ -32,17 +39,18 @@ def quickstart(
     )
 
     console.rule("[bold]2. What to run")
-    from alignlab.cli.recommend import _render as render_recommendation
+    from alignlab.cli.render import render_recommendation
 
     recommendation = qs.recommend_for_task(assets)
     render_recommendation(recommendation, [], None)
 
     console.rule("[bold]3. The sweep")
-    from alignlab.cli.sweep import LiveProgress, _render_best
-    from alignlab.sweep.spec import load_sweep
-    from alignlab.sweep.study import load_study, run_sweep
+    from alignlab.cli.render import LiveProgress, render_best
+    from alignlab.sweep.records import open_study
+    from alignlab.sweep.study import run_sweep
+    from alignlab.validate import load_valid_sweep
 
-    spec = load_sweep(qs.sweep_path())
+    spec = load_valid_sweep(qs.sweep_path())
     if fresh:
         qs.reset_study(spec.name, spec.tracking_uri)
     console.print(f"{qs.sweep_path()}: {spec.description}")
@@ -51,14 +59,17 @@ def quickstart(
         outcome = run_sweep(spec, n_trials=n_trials, on_event=LiveProgress(spec.name, status))
 
     console.rule("[bold]4. The best configuration")
-    _render_best(outcome.best, spec.name)
+    render_best(outcome.best, spec.name)
     if outcome.best is not None:
-        study, _ = load_study(spec.name)
-        comparison = qs.compare_with_default(study, outcome.best)
+        comparison = qs.compare_with_default(open_study(spec.name), outcome.best)
         if comparison.baseline_number is None:
-            console.print("The literature-default trial did not complete, so there is nothing to compare with.")
+            console.print(
+                "The literature-default trial did not complete, so there is nothing to compare with."
+            )
         elif comparison.best_number == comparison.baseline_number:
-            console.print("The literature default (the enqueued first trial) stayed the best: the sweep did not beat it.")
+            console.print(
+                "The literature default (the enqueued first trial) stayed the best: the sweep did not beat it."
+            )
         else:
             b, d = comparison.best, comparison.baseline
             console.print(
@@ -68,7 +79,9 @@ def quickstart(
             )
             for key in ("win_rate", "gold_reward", "kl", "malformed_rate"):
                 if key in b and key in d:
-                    console.print(f"  {key:15s} best {b[key]:.3f}   default {d[key]:.3f}   ({b[key] - d[key]:+.3f})")
+                    console.print(
+                        f"  {key:15s} best {b[key]:.3f}   default {d[key]:.3f}   ({b[key] - d[key]:+.3f})"
+                    )
     console.rule("[bold]5. Look at it")
     console.print(f"Finished in {qs.elapsed(started)}. Study storage: {outcome.storage}")
     console.print("  alignlab compare quickstart        a table of the trials")

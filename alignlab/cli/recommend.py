@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from alignlab.cli.errors import handle_errors
+from alignlab.cli.render import render_recommendation
 
 if TYPE_CHECKING:
-    from alignlab.recommend import Recommendation, Situation
+    from alignlab.recommend import Situation
 
 
 def _number(text: str | None, option: str, problems: list[str], *, integer: bool = False) -> Any:
@@ -204,86 +205,3 @@ def recommend(
         )
     else:
         render_recommendation(rec, notes, sweep)
-
-
-def render_recommendation(rec: Recommendation, notes: list[str], sweep: dict[str, Any] | None) -> None:
-    """The ranking table, each candidate's reasons, the top one's memory, time and search space, the
-    data notes and the assumptions; ``sweep``: the written sweep file (path, name, algorithm)."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
-
-    console = Console(highlight=False)
-    s = rec.situation
-    where = escape(s.data_path or "explicit options")
-    console.print(
-        f"[bold]{s.data_type}[/] feedback, {s.n_examples} rows ({where}); model {s.model.n_params / 1e9:.3g}B, "
-        f"{s.method}, seq_len {s.seq_len}; GPU {s.gpu_memory_gb or '?'} GB, {s.gpu_hours or '?'} GPU-hours"
-        + ("; online" if s.online else "")
-    )
-    headers = ("#", "algorithm", "score", "memory GB", "fits", "trials")
-    rows = [
-        (
-            str(c.rank),
-            c.algorithm.upper() + (" (ruled out)" if c.ruled_out else ""),
-            f"{c.score:g}",
-            f"{c.estimate.memory.total_gb:.1f}",
-            {True: "yes", False: "no", None: "?"}[c.estimate.fits],
-            "?" if c.estimate.trials_affordable is None else str(c.estimate.trials_affordable),
-            c.top_reason.reason if c.top_reason else "",
-        )
-        for c in rec.candidates
-    ]
-    table = Table()
-    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
-    for i, (header, width) in enumerate(zip(headers, widths, strict=True)):
-        table.add_column(header, justify="left" if i == 1 else "right", no_wrap=True, width=width)
-    reason_width = max(20, console.width - sum(widths) - 3 * (len(headers) + 1) - 1)
-    table.add_column("top reason", no_wrap=True, overflow="ellipsis", width=reason_width)
-    for c, row in zip(rec.candidates, rows, strict=True):
-        table.add_row(*(Text(cell) for cell in row), style="dim" if c.ruled_out else None)
-    console.print(table)
-    for c in rec.candidates:
-        resident = ", ".join(c.resident_models)
-        console.print(
-            f"\n[bold]{c.rank}. {c.algorithm.upper()}[/]  score {c.score:g}  (resident: {resident})"
-        )
-        if c.conversion:
-            console.print(f"   path: {escape(c.conversion)}")
-        for r in c.reasons:
-            effect = "ruled out" if r.rule_out else f"{r.delta:+g}"
-            console.print(f"   {effect:>9}  {escape(r.reason)}  [dim]{escape(f'[{r.name}; {r.source}]')}[/]")
-    best = rec.top
-    console.print(f"\n[bold]Memory of {best.algorithm.upper()}[/] ({best.estimate.memory.total_gb:.1f} GB):")
-    for term in best.estimate.memory.terms:
-        console.print(f"   {term.gb:8.2f} GB  {term.name}: {escape(term.note)}")
-    cost = best.estimate.cost
-    setup = f", plus {cost.setup_seconds / 3600:.3g} once for the reward model" if cost.setup_seconds else ""
-    console.print(
-        f"   time: {cost.seconds / 3600:.3g} GPU-hours per trial over {cost.examples} examples{setup} ({cost.derivation})"
-    )
-    space = best.search_space
-    console.print(f"\n[bold]Search space of {best.algorithm.upper()}[/] ({escape(space.trl_config)}):")
-    for key, param in space.search.items():
-        if param["type"] == "categorical":
-            console.print(f"   {key}: {escape(str(param['choices']))}")
-        else:
-            console.print(
-                f"   {key}: {param['low']:g} .. {param['high']:g}{' (log)' if param.get('log') else ''}"
-            )
-    console.print(f"   fixed: {escape(str(space.fixed))}; first trial: {escape(str(space.enqueue))}")
-    for note in space.notes:
-        console.print(f"   [dim]{escape(note)}[/]")
-    if notes:
-        console.print("\n[bold]Data notes:[/]")
-        for note in notes:
-            console.print(f"   {escape(note)}")
-    console.print("\n[bold]Assumptions:[/]")
-    for line in rec.assumptions:
-        console.print(f"   {escape(line)}")
-    if sweep is not None:
-        console.print(f"\nwrote {escape(sweep['path'])} (sweep {sweep['name']}, {sweep['algorithm']})")
-
-
-_render = render_recommendation  # cli/quickstart.py's import until it takes render_recommendation

@@ -22,14 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import UserInputError
 from alignlab.paths import write_atomic
-from alignlab.results.studyio import (
-    Objective,
-    StudyRecord,
-    TrialRecord,
-    join_mlflow,
-    open_study,
-    trial_records,
-)
+from alignlab.sweep.records import StudyRecord, TrialRecord, join_mlflow, open_study, trial_records
+from alignlab.sweep.spec import Objective
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,12 +35,10 @@ def _feasible(trial: TrialRecord, record: StudyRecord) -> bool | None:
     if trial.state != "COMPLETE" or not record.constraints:
         return None
     for con in record.constraints:
-        value = trial.metric(str(con.get("metric")), record.objectives)
+        value = trial.metric(con.metric, record.objectives)
         if value is None:
             return None
-        if con.get("max") is not None and value > float(con["max"]):
-            return False
-        if con.get("min") is not None and value < float(con["min"]):
+        if (con.max is not None and value > con.max) or (con.min is not None and value < con.min):
             return False
     return True
 
@@ -108,13 +100,15 @@ def compare_table(names: Sequence[str], *, top: int | None = None, use_mlflow: b
 
 
 def table(records: Sequence[StudyRecord], *, top: int | None = None, use_mlflow: bool = True) -> pd.DataFrame:
-    """:func:`compare_table` over studies already opened (alignlab.results.studyio.open_study)."""
+    """:func:`compare_table` over studies already opened (alignlab.sweep.records.open_study)."""
     import pandas as pd
 
     if top is not None and top <= 0:
         raise ValueError(f"top must be > 0, but got {top=}")
     rows, param_cols, metric_cols = _rows(records, use_mlflow=use_mlflow)
-    first: Objective = records[0].objectives[0] if records[0].objectives else Objective("kl", "minimize")
+    first: Objective = (
+        records[0].objectives[0] if records[0].objectives else Objective(metric="kl", direction="minimize")
+    )
     sign = -1.0 if first.maximize else 1.0
 
     def key(row: dict[str, Any]) -> tuple[int, int, float, str, int]:

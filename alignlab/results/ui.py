@@ -27,7 +27,7 @@ from pathlib import Path
 
 from alignlab.errors import UserInputError
 from alignlab.paths import default_tracking_uri
-from alignlab.results.studyio import absolute_sqlite, sqlite_path
+from alignlab.run.tracking import absolute_sqlite, sqlite_path
 
 HOST = "127.0.0.1"
 

@@ -9,15 +9,19 @@ Conventions every run follows, so the MLflow compare view is useful without clic
   ``objective/kl``), evaluation as ``eval/<metric>`` (alignlab.run.config.METRICS);
 - tags ``alignlab.*``: algorithm, model, data fingerprint, version, git commit, status and reason; in a
   study also ``alignlab.study``, ``alignlab.trial_number``, ``alignlab.trial_state``.
+
+The last section reads a store back (compare, report, ui): it never creates one, so a study whose
+store is gone reads as "no MLflow".
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +237,146 @@ def delete_study_runs(study_name: str, tracking_uri: str | None = None) -> int:
     experiment = client.get_experiment_by_name(study_name)
     if experiment is None:
         return 0
-    runs = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=50_000)
+    runs = client.search_runs(
+        [experiment.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=50_000
+    )
     for run in runs:
         client.delete_run(run.info.run_id)
     return len(runs)
+
+
+# ---- reading: what compare, report and ui look up (never creates a store) -------------------------
+
+#: Tags of the study convention (alignlab.sweep.records lists the whole stored schema).
+STUDY_TAG = f"{TAG_PREFIX}study"
+"""On a study's parent run and on every trial run: the study name."""
+ROLE_TAG = f"{TAG_PREFIX}role"
+"""``study`` on the parent run of a study."""
+TRIAL_NUMBER_TAG = f"{TAG_PREFIX}trial_number"
+"""On a trial run: its Optuna trial number (how studies whose trials lack ``mlflow_run_id`` are joined)."""
+TRIAL_STATE_TAG = f"{TAG_PREFIX}trial_state"
+"""On a trial run: COMPLETE, PRUNED or FAIL, set once the trial's state is known."""
+ENQUEUED_TAG = f"{TAG_PREFIX}enqueued"
+"""On a trial run: True for an enqueued literature default."""
+
+#: Where the MLflow UI serves by default (``alignlab ui``); run links in tables and reports use it.
+DEFAULT_UI_URL = "http://127.0.0.1:5000"
+
+
+@dataclasses.dataclass(frozen=True)
+class MlflowRun:
+    """A run found in the store, as a reader needs it."""
+
+    run_id: str
+    run_name: str
+    experiment_id: str
+    status: str
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (relative paths against the cwd), else None."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url.removeprefix("sqlite:///")).resolve()
+
+
+def absolute_sqlite(url: str) -> str:
+    """A ``sqlite:///`` URL with an absolute path (other URLs unchanged), for use from another cwd."""
+    path = sqlite_path(url)
+    return f"sqlite:///{path}" if path is not None else url
+
+
+def store_exists(tracking_uri: str) -> bool:
+    """Whether the store can be read without creating it (a missing SQLite file: no)."""
+    path = sqlite_path(tracking_uri)
+    if path is not None:
+        return path.is_file()
+    return not tracking_uri.startswith("file:") or Path(tracking_uri.removeprefix("file:")).exists()
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    import logging
+
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _client(tracking_uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    with _quiet_loggers("mlflow", "alembic"):
+        return MlflowClient(tracking_uri=tracking_uri)
+
+
+def study_trial_runs(
+    tracking_uri: str, study_name: str, *, experiment_id: str | None = None
+) -> tuple[str | None, dict[int, MlflowRun]]:
+    """The experiment id and the trial runs of a study by trial number; (None, {}) without store or experiment.
+
+    The experiment is looked up by the study's name when ``experiment_id`` is not given. A resumed
+    study may have several runs for one trial number: the latest wins.
+    """
+    if not store_exists(tracking_uri):
+        return experiment_id, {}
+    client = _client(tracking_uri)
+    with _quiet_loggers("mlflow", "alembic"):
+        if experiment_id is None:
+            experiment = client.get_experiment_by_name(study_name)
+            if experiment is None:
+                return None, {}
+            experiment_id = str(experiment.experiment_id)
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{STUDY_TAG}` = '{study_name}'",
+            max_results=50000,
+            order_by=["attributes.start_time ASC"],
+        )
+    found: dict[int, MlflowRun] = {}
+    for run in runs:
+        tags = run.data.tags
+        number = tags.get(TRIAL_NUMBER_TAG)
+        if number is None or tags.get(ROLE_TAG) == "study":
+            continue
+        try:
+            n = int(number)
+        except ValueError:
+            continue
+        found[n] = MlflowRun(
+            run.info.run_id, run.info.run_name or "", str(run.info.experiment_id), run.info.status
+        )
+    return experiment_id, found
+
+
+def metric_histories(
+    tracking_uri: str, run_id: str, keys: Sequence[str]
+) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) points of each metric of one run; missing metrics are left out."""
+    if not store_exists(tracking_uri):
+        return {}
+    client = _client(tracking_uri)
+    out: dict[str, list[tuple[int, float]]] = {}
+    with _quiet_loggers("mlflow", "alembic"):
+        for key in keys:
+            try:
+                history = client.get_metric_history(run_id, key)
+            except Exception:  # a deleted run, or a store that moved: the curve is just missing
+                continue
+            points = sorted((int(m.step), float(m.value)) for m in history if math.isfinite(m.value))
+            if points:
+                out[key] = points
+    return out
+
+
+def run_url(experiment_id: str | None, run_id: str | None, *, base: str = DEFAULT_UI_URL) -> str | None:
+    """The MLflow UI address of a run: ``<base>/#/experiments/<exp>/runs/<run>``."""
+    if not experiment_id or not run_id:
+        return None
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

@@ -1,1 +1,1 @@
-"""Sweeps as Optuna studies: the sweep file, the study runner, the schema of what a study stores, and best-trial selection."""
+"""Sweeps as Optuna studies: the sweep file (spec), its sampler and pruner (samplers), the study runner (study), the one schema of what a study stores (records), and best-trial selection (best)."""

@@ -32,21 +32,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from alignlab.errors import UserInputError
 from alignlab.run.config import (
-    ALGORITHMS,
+    ALGORITHM_NAMES,
     LORA_FIELDS,
     METRICS,
     Algorithm,
     DataSettings,
     EvalSettings,
     LoraSettings,
-    check_params,
-    check_value,
     format_validation_error,
-    known_param_names,
     read_yaml,
 )
+from alignlab.run.trl_fields import check_params, check_value, known_param_names
 
 Scalar = str | int | float | bool
+
+#: The name of the categorical parameter of a study that compares algorithms (and the ``enqueue`` key
+#: that pins a default to one algorithm).
+ALGORITHM_PARAM = "algorithm"
 
 
 class _Strict(BaseModel):
@@ -101,6 +103,10 @@ class Objective(_Strict):
     """One of alignlab.run.config.METRICS."""
     direction: Literal["maximize", "minimize"]
 
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
 
 class Constraint(_Strict):
     """A feasibility bound on a metric (e.g. KL to the reference <= a target); `best` prefers feasible trials."""
@@ -114,6 +120,14 @@ class Constraint(_Strict):
         if self.max is None and self.min is None:
             raise ValueError("give max, min or both")
         return self
+
+    def describe(self) -> str:
+        """The bound in words: ``kl <= 6.0``, ``win_rate >= 0.5``, or both joined by ``and``."""
+        parts = [
+            f"{self.metric} <= {self.max}" if self.max is not None else "",
+            f"{self.metric} >= {self.min}" if self.min is not None else "",
+        ]
+        return " and ".join(p for p in parts if p)
 
 
 class SamplerSettings(_Strict):
@@ -182,7 +196,7 @@ class SweepSpec(_Strict):
 
     def fixed_for(self, algorithm: str) -> dict[str, Any]:
         """The fixed TRL fields of one algorithm: shared entries, then that algorithm's own."""
-        shared = {k: v for k, v in self.fixed.items() if k not in ALGORITHMS}
+        shared = {k: v for k, v in self.fixed.items() if k not in ALGORITHM_NAMES}
         own = self.fixed.get(algorithm) or {}
         return {**shared, **own}
 
@@ -222,7 +236,9 @@ def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
     if spec.data.task is None:
         for i, obj in enumerate(spec.objectives):
             if obj.metric in gold_only:
-                problems.append(f"{where}: objectives.{i}.metric: {obj.metric} needs the built-in task's gold reward (data: {{task: builtin}}); on your data use preference_accuracy or reward")
+                problems.append(
+                    f"{where}: objectives.{i}.metric: {obj.metric} needs the built-in task's gold reward (data: {{task: builtin}}); on your data use preference_accuracy or reward"
+                )
     if len(spec.objectives) > 1 and spec.pruner.type != "none":
         problems.append(
             f"{where}: pruner.type: Optuna cannot prune multi-objective studies; set pruner: {{type: none}}"
@@ -239,14 +255,14 @@ def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
         )
     for i, params in enumerate(spec.enqueue):
         for key in params:
-            if key not in spec.search and key != "algorithm":
+            if key not in spec.search and key != ALGORITHM_PARAM:
                 problems.append(
                     f"{where}: enqueue.{i}.{key}: not a parameter of the search space (expected one of {', '.join(spec.search)})"
                 )
     if isinstance(spec.algorithm, list) and len(set(spec.algorithm)) != len(spec.algorithm):
         problems.append(f"{where}: algorithm: each algorithm may appear once")
     for key in spec.fixed:
-        if key in ALGORITHMS and key not in spec.algorithms:
+        if key in ALGORITHM_NAMES and key not in spec.algorithms:
             problems.append(f"{where}: fixed.{key}: {key} is not one of this sweep's algorithms")
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", spec.name):
         problems.append(f"{where}: name: letters, digits, '.', '_' and '-' only")
@@ -287,7 +303,7 @@ def _trl_problems(spec: SweepSpec, where: str) -> list[str]:
                         problems.append(problem + suffix)
     for i, params in enumerate(spec.enqueue):
         for key, value in params.items():
-            if key == "algorithm" and value not in spec.algorithms:
+            if key == ALGORITHM_PARAM and value not in spec.algorithms:
                 problems.append(
                     f"{where}: enqueue.{i}.algorithm: {value!r} is not one of {', '.join(spec.algorithms)}"
                 )

@@ -3,13 +3,17 @@
 - One Optuna study per sweep, in ``spec.storage`` (any Optuna RDB URL; default SQLite under
   studies/<name>/), so several workers can share it.
 - Each trial builds a :class:`~alignlab.run.config.RunConfig` from the fixed settings and the sampled
-  params (named after the TRL field they set) and calls :func:`alignlab.run.training.run_training`.
+  params (named after the TRL field they set) and calls the trainer: by default
+  :func:`alignlab.run.training.run_training`; ``run_sweep(spec, train=...)`` takes any function with its
+  signature (:class:`Trainer`), which is how the tests run real studies over analytic objectives.
 - Intermediate evaluations feed the pruner; a failed run (OOM, NaN, diverged KL) is recorded with its
-  reason (``fail_reason``) and the study goes on.
+  reason and the study goes on.
 - Resume: running the same sweep again continues the study. Trials run with a heartbeat: a trial
   whose process was killed is marked FAIL once its heartbeat is stale and retried with the same
   params. The budget counts finished trials (complete, pruned, or failed with a reason), so no trial
   is counted twice.
+- What is stored, and under which keys, is alignlab.sweep.records; the best trial is chosen by
+  alignlab.sweep.best.
 - MLflow: one experiment per study with one parent run; each trial is a nested child run tagged with
   its number and state. The parent carries the study settings, and the best trial's params (as tags
   ``best.<param>``: params are immutable in MLflow and the best may change on resume) and metrics
@@ -22,25 +26,45 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from alignlab.errors import UserInputError
 from alignlab.paths import default_storage_url, study_dir, write_atomic
 from alignlab.run import tracking
-from alignlab.run.config import LORA_FIELDS, RunConfig, known_param_names
-from alignlab.sweep.spec import CategoricalParam, FloatParam, IntParam, SweepSpec, load_sweep, parse_sweep
+from alignlab.run.config import LORA_FIELDS, RunConfig
+from alignlab.run.trl_fields import known_param_names
+from alignlab.sweep import records
+from alignlab.sweep.best import BestTrial, select_best
+from alignlab.sweep.samplers import make_pruner, make_sampler
+from alignlab.sweep.spec import ALGORITHM_PARAM, FloatParam, IntParam, SweepSpec
 
 if TYPE_CHECKING:
     import optuna
 
-    from alignlab.run.training import RunResult
+    from alignlab.run.training import EvaluateHook, RunResult, StepHook
 
 #: Heartbeat of running trials: a trial silent for GRACE_PERIOD_S is taken as dead, failed and retried.
 HEARTBEAT_INTERVAL_S = 5
 GRACE_PERIOD_S = 20
+
+
+class Trainer(Protocol):
+    """What :func:`run_sweep` calls once per trial: :func:`alignlab.run.training.run_training`'s signature.
+
+    It returns a RunResult whose status is completed, pruned or failed (it does not raise for a failed
+    run); ``on_evaluate`` returning True asks it to stop (pruned).
+    """
+
+    def __call__(
+        self,
+        config: RunConfig,
+        *,
+        on_evaluate: EvaluateHook | None = None,
+        on_step: StepHook | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RunResult: ...
 
 
 @dataclass
@@ -70,157 +94,52 @@ class SweepOutcome:
     tracking_uri: str
 
 
-@dataclass
-class BestTrial:
-    """The chosen trial and the rule that chose it."""
-
-    number: int
-    params: dict[str, Any]
-    values: list[float]
-    metrics: dict[str, float]
-    rule: str
-    """How it was chosen, in words (objective, constraints, Pareto front)."""
-    run_config: dict[str, Any]
-    mlflow_run_id: str | None
-    output_dir: str | None
-    enqueued: bool
-
-
 class TrialFailed(Exception):
     """A trial's run failed (OOM, NaN loss, diverged KL); caught by Optuna, recorded FAIL with its reason."""
 
 
-def finished_count(study: optuna.Study) -> int:
-    """Trials that count against the budget: complete, pruned, or failed with a reason of their own.
+def create_study(spec: SweepSpec, *, storage: str | None = None) -> tuple[optuna.Study, str]:
+    """Create or load the study of a sweep for running it (same name, same storage: it resumes).
 
-    A trial failed only because its process died (stale heartbeat) does not count: it is retried.
+    Returns the study and its storage URL. Reading a finished study is alignlab.sweep.records.open_study.
     """
-    from optuna.trial import TrialState
+    import warnings
 
-    count = 0
-    for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-            t.state == TrialState.FAIL and "fail_reason" in t.user_attrs
-        ):
-            count += 1
-    return count
-
-
-def open_study(spec: SweepSpec, *, storage: str | None = None) -> optuna.Study:
-    """Create or load the study of a sweep (same name, same storage: it resumes)."""
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    url = storage or spec.storage or default_storage_url(spec.name)
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    rdb = RDBStorage(
-        url,
-        heartbeat_interval=HEARTBEAT_INTERVAL_S,
-        grace_period=GRACE_PERIOD_S,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
-    )
-    directions = [o.direction for o in spec.objectives]
-    return optuna.create_study(
+    url = tracking.absolute_sqlite(storage or spec.storage or default_storage_url(spec.name))
+    path = tracking.sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental" since Optuna 2.8
+        rdb = RDBStorage(
+            url,
+            heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=GRACE_PERIOD_S,
+            failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+        )
+    study = optuna.create_study(
         study_name=spec.name,
         storage=rdb,
-        directions=directions,
+        directions=[o.direction for o in spec.objectives],
         sampler=make_sampler(spec),
         pruner=make_pruner(spec),
         load_if_exists=True,
     )
-
-
-def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    import optuna.samplers as s
-
-    settings = spec.sampler
-    startup: dict[str, Any] = (
-        {} if settings.n_startup_trials is None else {"n_startup_trials": settings.n_startup_trials}
-    )
-    constraints = _constraints_func(spec) if spec.constraints else None
-    if settings.type == "tpe":
-        return s.TPESampler(seed=spec.seed, constraints_func=constraints, **startup)
-    if settings.type == "random":
-        return s.RandomSampler(seed=spec.seed)
-    if settings.type == "grid":
-        return s.GridSampler(_grid(spec), seed=spec.seed)
-    if settings.type == "cmaes":
-        return s.CmaEsSampler(seed=spec.seed, **startup)
-    if settings.type == "gp":
-        return s.GPSampler(seed=spec.seed, constraints_func=constraints, **startup)
-    return s.NSGAIISampler(seed=spec.seed, constraints_func=constraints)
-
-
-def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
-    import optuna.pruners as p
-
-    settings = spec.pruner
-    if settings.type == "median":
-        return p.MedianPruner(
-            n_startup_trials=settings.n_startup_trials, n_warmup_steps=settings.n_warmup_steps
-        )
-    if settings.type == "asha":
-        return p.SuccessiveHalvingPruner(
-            min_resource=settings.min_resource, reduction_factor=settings.reduction_factor
-        )
-    if settings.type == "hyperband":
-        return p.HyperbandPruner(
-            min_resource=1 if settings.min_resource == "auto" else settings.min_resource,
-            reduction_factor=settings.reduction_factor,
-        )
-    return p.NopPruner()
-
-
-def _grid(spec: SweepSpec) -> dict[str, list[Any]]:
-    grid: dict[str, list[Any]] = {}
-    if len(spec.algorithms) > 1:
-        grid["algorithm"] = spec.algorithms
-    for name, param in spec.search.items():
-        if isinstance(param, CategoricalParam):
-            grid[name] = list(param.choices)
-        elif isinstance(param, IntParam):
-            grid[name] = list(range(param.low, param.high + 1, param.step))
-        elif param.step is not None:
-            n = round((param.high - param.low) / param.step)
-            grid[name] = [param.low + i * param.step for i in range(n + 1)]
-    return grid
-
-
-def _constraints_func(spec: SweepSpec) -> Callable[[optuna.trial.FrozenTrial], list[float]]:
-    """Optuna's convention: each value <= 0 means the constraint holds."""
-
-    def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-        return list(trial.user_attrs.get("constraint_values", [0.0] * _n_bounds(spec)))
-
-    return constraints
-
-
-def _n_bounds(spec: SweepSpec) -> int:
-    return sum((c.max is not None) + (c.min is not None) for c in spec.constraints)
-
-
-def constraint_values(spec: SweepSpec, metrics: dict[str, float]) -> list[float]:
-    """One value per bound, <= 0 when it holds (a missing metric counts as violated)."""
-    values = []
-    for con in spec.constraints:
-        value = metrics.get(con.metric)
-        if con.max is not None:
-            values.append(1.0 if value is None else value - con.max)
-        if con.min is not None:
-            values.append(1.0 if value is None else con.min - value)
-    return values
+    return study, url
 
 
 def sample_params(trial: optuna.Trial, spec: SweepSpec) -> tuple[str, dict[str, Any]]:
     """The trial's algorithm and its sampled params (only those its algorithm has)."""
     algorithm = spec.algorithms[0]
     if len(spec.algorithms) > 1:
-        algorithm = str(trial.suggest_categorical("algorithm", spec.algorithms))
-    names = known_param_names(algorithm) | set(LORA_FIELDS)
+        algorithm = str(trial.suggest_categorical(ALGORITHM_PARAM, spec.algorithms))
     params: dict[str, Any] = {}
     for name, param in spec.search.items():
-        if name not in names:
+        if not _applies(spec, algorithm, name):
             continue
         if isinstance(param, FloatParam):
             params[name] = trial.suggest_float(name, param.low, param.high, log=param.log, step=param.step)
@@ -231,17 +150,31 @@ def sample_params(trial: optuna.Trial, spec: SweepSpec) -> tuple[str, dict[str, 
     return algorithm, params
 
 
+def _applies(spec: SweepSpec, algorithm: str, name: str) -> bool:
+    """Whether search parameter ``name`` is one of ``algorithm``'s (a TRL field of it, or a LoRA field).
+
+    With one algorithm every search name is (load_sweep checked each against it), so TRL is not
+    imported; with several, the names are looked up in the algorithm's TRL config (imports trl).
+    """
+    if len(spec.algorithms) == 1:
+        return name in spec.search
+    return name in LORA_FIELDS or name in known_param_names(algorithm)
+
+
 def trial_config(
     spec: SweepSpec, algorithm: str, sampled: dict[str, Any], number: int, *, tracking_uri: str
 ) -> RunConfig:
-    """The run config of one trial: the sweep's fixed settings with the sampled params set."""
+    """The run config of one trial: the sweep's fixed settings with the sampled params set.
+
+    LoRA fields go to ``lora``; ``budget.max_trial_steps`` caps ``max_steps``; with a pruner and no
+    ``eval.every_n_steps``, the run evaluates four times. Values pass to TRL as sampled (TRL's configs
+    normalise their own fields, e.g. DPOConfig turns a ``loss_type`` string into a list).
+    """
     params = dict(spec.fixed_for(algorithm))
     lora_updates: dict[str, Any] = {}
     for name, value in sampled.items():
         if name in LORA_FIELDS:
             lora_updates[name] = value
-        elif algorithm == "dpo" and name == "loss_type" and isinstance(value, str):
-            params[name] = [value]  # a list in trl 1.12
         else:
             params[name] = value
     cap = spec.budget.max_trial_steps
@@ -280,40 +213,84 @@ def run_sweep(
     n_trials: int | None = None,
     storage: str | None = None,
     on_event: Callable[[SweepEvent], None] | None = None,
+    train: Trainer | None = None,
 ) -> SweepOutcome:
-    """Run (or resume) a sweep until ``n_trials`` trials have finished, or the timeout passes."""
+    """Run (or resume) a sweep until ``n_trials`` trials have finished, or the timeout passes.
+
+    ``train`` runs one trial (default :func:`alignlab.run.training.run_training`). The sweep's model,
+    reward model and data references are checked first (:func:`alignlab.validate.check_sweep`, what
+    ``alignlab validate`` checks), so a bad reference writes nothing.
+    """
+    import logging
+
     import optuna
 
-    from alignlab.run.training import quiet_libraries, run_training
+    from alignlab.validate import check_sweep
 
-    quiet_libraries()
+    problems = check_sweep(spec, where=f"sweep {spec.name}")
+    if problems:
+        raise UserInputError(problems)
+
+    if train is None:
+        from alignlab.run.training import quiet_libraries, run_training
+
+        quiet_libraries()
+        train = run_training
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     budget = n_trials or spec.budget.n_trials
     folder = study_dir(spec.name)
     folder.mkdir(parents=True, exist_ok=True)
-    study = open_study(spec, storage=storage)
+    study, url = create_study(spec, storage=storage)
     _check_same_sweep(study, spec)
+    records.write_study_settings(study, spec)
     uri = tracking.use_tracking_uri(spec.tracking_uri)
-    write_atomic(
-        folder / "sweep.yaml",
-        yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False),
-    )
+    as_run = spec if storage is None else spec.model_copy(update={"storage": url})
+    write_atomic(folder / "sweep.yaml", _spec_yaml(as_run))  # readers find the storage a --storage gave
     _enqueue_defaults(study, spec)
-    reference_cache: dict[str, Any] = {}
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
-    primary = spec.objectives[0]
+    objective = _Objective(spec, study, train, budget, uri, on_event)
+    with _parent_run(study, spec, uri):
+        while records.finished_count(study) < budget and (deadline is None or time.monotonic() < deadline):
+            study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+        best = select_best(records.read_study(study, name=spec.name, storage_url=url))
+        if best is not None:
+            _log_best(best)
+        parent_id = records.parent_run_id(study) or ""
+    _fail_stale(study)
+    return SweepOutcome(spec.name, url, records.finished_count(study), best, parent_id, uri)
 
-    def emit(event: SweepEvent) -> None:
-        if on_event is not None:
-            on_event(event)
 
-    def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
+class _Objective:
+    """One trial: sample, build the run config, train, record, and tell Optuna how it went."""
+
+    def __init__(
+        self,
+        spec: SweepSpec,
+        study: optuna.Study,
+        train: Trainer,
+        budget: int,
+        tracking_uri: str,
+        on_event: Callable[[SweepEvent], None] | None,
+    ) -> None:
+        self.spec, self.study, self.train, self.budget = spec, study, train, budget
+        self.tracking_uri, self.on_event = tracking_uri, on_event
+
+    def emit(self, event: SweepEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        import optuna
+
+        spec = self.spec
         algorithm, sampled = sample_params(trial, spec)
-        config = trial_config(spec, algorithm, sampled, trial.number, tracking_uri=uri)
-        trial.set_user_attr("algorithm", algorithm)
-        trial.set_user_attr("run_config", config.model_dump(mode="json", exclude_none=True))
-        done = finished_count(study)
-        emit(SweepEvent("trial_started", trial.number, done, budget, params=dict(trial.params)))
+        config = trial_config(spec, algorithm, sampled, trial.number, tracking_uri=self.tracking_uri)
+        records.write_trial_config(trial, algorithm, config)
+        done = records.finished_count(self.study)
+        self.emit(SweepEvent("trial_started", trial.number, done, self.budget, params=dict(trial.params)))
+        primary = spec.objectives[0]
 
         def on_evaluate(step: int, metrics: dict[str, float]) -> bool:
             value = metrics.get(primary.metric)
@@ -323,33 +300,39 @@ def run_sweep(
             return trial.should_prune()
 
         def on_step(step: int, total: int) -> None:
-            emit(
+            self.emit(
                 SweepEvent(
-                    "step", trial.number, done, budget, params=dict(trial.params), step=step, max_steps=total
+                    "step",
+                    trial.number,
+                    done,
+                    self.budget,
+                    params=dict(trial.params),
+                    step=step,
+                    max_steps=total,
                 )
             )
 
-        result = run_training(
+        result = self.train(
             config,
             on_evaluate=on_evaluate,
             on_step=on_step,
-            reference_cache=reference_cache,
             tags={
-                f"{tracking.TAG_PREFIX}study": spec.name,
-                f"{tracking.TAG_PREFIX}trial_number": str(trial.number),
-                f"{tracking.TAG_PREFIX}enqueued": str(bool(trial.user_attrs.get("enqueued", False))),
+                tracking.STUDY_TAG: spec.name,
+                tracking.TRIAL_NUMBER_TAG: str(trial.number),
+                tracking.ENQUEUED_TAG: str(records.is_enqueued(trial)),
             },
         )
-        _record(trial, spec, result)
-        emit(
+        records.write_trial_result(trial, result, constraints=spec.constraints)
+        _set_state_tag(result, {"completed": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}[result.status])
+        self.emit(
             SweepEvent(
                 "trial_finished",
                 trial.number,
                 done + 1,
-                budget,
+                self.budget,
                 params=dict(trial.params),
                 result=result,
-                best_value=_best_value(study),
+                best_value=_best_value(self.study),
             )
         )
         if result.status == "failed":
@@ -358,42 +341,20 @@ def run_sweep(
             raise optuna.TrialPruned(result.reason)
         missing = [o.metric for o in spec.objectives if o.metric not in result.metrics]
         if missing:
-            trial.set_user_attr("fail_reason", f"the run reported no {', '.join(missing)}")
+            records.write_fail_reason(trial, f"the run reported no {', '.join(missing)}")
             _set_state_tag(result, "FAIL")
             raise TrialFailed(f"the run reported no {', '.join(missing)}")
         values = tuple(float(result.metrics[o.metric]) for o in spec.objectives)
         return values[0] if len(values) == 1 else values
 
-    with _parent_run(study, spec, uri):
-        while finished_count(study) < budget and (deadline is None or time.monotonic() < deadline):
-            study.optimize(objective, n_trials=1, catch=(TrialFailed,))
-        best = select_best(study, spec)
-        if best is not None:
-            _log_best(best)
-        parent_id = str(study.user_attrs["mlflow_parent_run_id"])
-    _fail_stale(study)
-    return SweepOutcome(spec.name, _storage_url(study), finished_count(study), best, parent_id, uri)
 
-
-def _record(trial: optuna.Trial, spec: SweepSpec, result: RunResult) -> None:
-    """The trial's outcome as user attrs (read by compare/report) and its MLflow state tag."""
-    trial.set_user_attr("mlflow_run_id", result.mlflow_run_id)
-    trial.set_user_attr("metrics", result.metrics)
-    trial.set_user_attr("steps", result.steps)
-    trial.set_user_attr("runtime_s", round(result.runtime_s, 2))
-    if result.output_dir:
-        trial.set_user_attr("adapter_path", result.output_dir)
-    if spec.constraints:
-        trial.set_user_attr("constraint_values", constraint_values(spec, result.metrics))
-    if result.status == "failed":
-        trial.set_user_attr("fail_reason", result.reason or "failed")
-    state = {"completed": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}[result.status]
-    _set_state_tag(result, state)
+def _spec_yaml(spec: SweepSpec) -> str:
+    return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
 def _set_state_tag(result: RunResult, state: str) -> None:
     if result.mlflow_run_id:
-        tracking.set_run_tags(result.mlflow_run_id, {f"{tracking.TAG_PREFIX}trial_state": state})
+        tracking.set_run_tags(result.mlflow_run_id, {tracking.TRIAL_STATE_TAG: state})
 
 
 def _best_value(study: optuna.Study) -> float | None:
@@ -401,182 +362,36 @@ def _best_value(study: optuna.Study) -> float | None:
 
     if len(study.directions) > 1:
         return None
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    done = [
+        t.value
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None
+    ]
     if not done:
         return None
-    pick = max if study.direction.name == "MAXIMIZE" else min
-    return float(pick(t.value for t in done if t.value is not None))
-
-
-def select_best(study: optuna.Study, spec: SweepSpec) -> BestTrial | None:
-    """The best complete trial, by a stated rule.
-
-    Single objective: the best value among trials that meet every constraint (all trials if none
-    does). Several objectives: the Pareto front, then among its trials that meet the constraints the
-    best first objective (the whole front if none does).
-    """
-    from optuna.trial import TrialState
-
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
-    if not complete:
-        return None
-    first = spec.objectives[0]
-    sign = 1.0 if first.direction == "maximize" else -1.0
-    pool = complete
-    rule = f"{'highest' if sign > 0 else 'lowest'} {first.metric}"
-    if len(spec.objectives) > 1:
-        front_numbers = {t.number for t in study.best_trials}
-        pool = [t for t in complete if t.number in front_numbers]
-        rule += " on the Pareto front of " + " / ".join(
-            f"{o.metric} ({o.direction})" for o in spec.objectives
-        )
-    if spec.constraints:
-        feasible = [
-            t for t in pool if all(v <= 0 for v in constraint_values(spec, t.user_attrs.get("metrics", {})))
-        ]
-        bounds = ", ".join(
-            " and ".join(
-                p
-                for p in (
-                    f"{c.metric} <= {c.max}" if c.max is not None else "",
-                    f"{c.metric} >= {c.min}" if c.min is not None else "",
-                )
-                if p
-            )
-            for c in spec.constraints
-        )
-        if feasible:
-            pool, rule = feasible, rule + f" among trials with {bounds}"
-        else:
-            rule += f" (no trial met {bounds}; all were considered)"
-    best = max(pool, key=lambda t: sign * t.values[0])
-    return BestTrial(
-        number=best.number,
-        params=dict(best.params),
-        values=list(best.values),
-        metrics=dict(best.user_attrs.get("metrics", {})),
-        rule=rule,
-        run_config=dict(best.user_attrs.get("run_config", {})),
-        mlflow_run_id=best.user_attrs.get("mlflow_run_id"),
-        output_dir=best.user_attrs.get("adapter_path"),
-        enqueued=bool(best.user_attrs.get("enqueued", False)),
-    )
-
-
-def enqueued_baseline(study: optuna.Study) -> Any:
-    """The first complete trial that was enqueued (a literature default), if any."""
-    from optuna.trial import TrialState
-
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get("enqueued"):
-            return t
-    return None
-
-
-def export_best(
-    best: BestTrial, path: str | Path, *, name: str, max_steps: int | None = None, full_data: bool = False
-) -> RunConfig:
-    """Write the best trial's run config so that ``alignlab train`` reproduces it (longer / on all data if asked)."""
-    raw = dict(best.run_config)
-    raw["name"] = name
-    raw.pop("output_dir", None)
-    raw.pop("experiment", None)
-    if max_steps is not None:
-        raw["params"] = {**raw.get("params", {}), "max_steps": max_steps}
-    if full_data:
-        raw["data"] = {k: v for k, v in raw.get("data", {}).items() if k != "max_examples"}
-    config = RunConfig.model_validate(raw)
-    write_atomic(Path(path), f"# Best trial {best.number}: {best.rule}\n" + config.to_yaml())
-    return config
-
-
-def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, SweepSpec]:
-    """An existing study and the sweep it was run with (studies/<name>/sweep.yaml)."""
-    import optuna
-
-    folder = study_dir(name)
-    spec_file = folder / "sweep.yaml"
-    if not spec_file.is_file():
-        known = (
-            sorted(p.name for p in folder.parent.glob("*/sweep.yaml").__iter__())
-            if folder.parent.exists()
-            else []
-        )
-        names = (
-            sorted(p.parent.name for p in folder.parent.glob("*/sweep.yaml"))
-            if folder.parent.exists()
-            else known
-        )
-        raise UserInputError(
-            f"study {name!r}: not found under {folder.parent} (studies: {', '.join(names) or 'none'})"
-        )
-    spec = load_sweep(spec_file, check_trl=False)
-    url = storage or spec.storage or default_storage_url(name)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=name, storage=url)
-    except KeyError:
-        raise UserInputError(f"study {name!r}: not in storage {url}") from None
-    return study, spec
-
-
-def list_studies() -> list[dict[str, Any]]:
-    """Every study under studies/: name, algorithms, trials by state, best value."""
-    from alignlab.paths import studies_root
-
-    rows = []
-    root = studies_root()
-    for spec_file in sorted(root.glob("*/sweep.yaml")) if root.exists() else []:
-        name = spec_file.parent.name
-        try:
-            study, spec = load_study(name)
-        except UserInputError:
-            continue
-        rows.append({"name": name, "algorithms": spec.algorithms, **study_status(study, spec)})
-    return rows
-
-
-def study_status(study: optuna.Study, spec: SweepSpec) -> dict[str, Any]:
-    from collections import Counter
-
-    states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
-    best = select_best(study, spec)
-    return {
-        "n_trials": spec.budget.n_trials,
-        "finished": finished_count(study),
-        "states": dict(states),
-        "best_trial": best.number if best else None,
-        "best_values": best.values if best else None,
-        "objectives": [o.metric for o in spec.objectives],
-    }
+    return float(max(done) if study.direction.name == "MAXIMIZE" else min(done))
 
 
 def _enqueue_defaults(study: optuna.Study, spec: SweepSpec) -> None:
-    """Enqueue the literature defaults once, when the study is new."""
-    if study.user_attrs.get("defaults_enqueued"):
+    """Enqueue the literature defaults once, when the study is new (one per algorithm it applies to)."""
+    if records.defaults_enqueued(study):
         return
     for params in spec.enqueue:
-        algorithms = [params["algorithm"]] if "algorithm" in params else spec.algorithms
+        algorithms = [params[ALGORITHM_PARAM]] if ALGORITHM_PARAM in params else spec.algorithms
         for algorithm in algorithms:
-            names = known_param_names(str(algorithm)) | set(LORA_FIELDS)
-            fixed = {k: v for k, v in params.items() if k in names}
+            fixed = {k: v for k, v in params.items() if _applies(spec, str(algorithm), k)}
             if len(spec.algorithms) > 1:
-                fixed["algorithm"] = algorithm
-            study.enqueue_trial(fixed, user_attrs={"enqueued": True}, skip_if_exists=True)
-    study.set_user_attr("defaults_enqueued", True)
+                fixed[ALGORITHM_PARAM] = algorithm
+            study.enqueue_trial(fixed, user_attrs=records.enqueued_user_attrs(), skip_if_exists=True)
+    records.mark_defaults_enqueued(study)
 
 
 def _check_same_sweep(study: optuna.Study, spec: SweepSpec) -> None:
     """Resuming with a different search space or objectives would mix incomparable trials."""
-    stored = study.user_attrs.get("spec")
-    current = spec.model_dump(mode="json")
+    stored = records.stored_spec(study)
     if stored is None:
-        study.set_user_attr("spec", current)
-        study.set_user_attr("objectives", [o.metric for o in spec.objectives])
-        study.set_user_attr("directions", [o.direction for o in spec.objectives])
-        study.set_user_attr("constraints", [c.model_dump() for c in spec.constraints])
-        study.set_user_attr("algorithms", spec.algorithms)
         return
+    current = spec.model_dump(mode="json")
     for key in ("algorithm", "search", "objectives", "model", "data"):
         if stored.get(key) != current.get(key):
             raise UserInputError(
@@ -588,16 +403,16 @@ def _check_same_sweep(study: optuna.Study, spec: SweepSpec) -> None:
 @contextlib.contextmanager
 def _parent_run(study: optuna.Study, spec: SweepSpec, uri: str) -> Iterator[str]:
     """The study's parent MLflow run, created once and resumed by later invocations."""
-    parent_id = study.user_attrs.get("mlflow_parent_run_id")
+    parent_id = records.parent_run_id(study)
     with tracking.study_run(
         spec.name,
         resume_run_id=parent_id,
-        tags={f"{tracking.TAG_PREFIX}study": spec.name, f"{tracking.TAG_PREFIX}role": "study"},
+        tags={tracking.STUDY_TAG: spec.name, tracking.ROLE_TAG: "study"},
     ) as (run_id, experiment_id):
         if parent_id is None:
-            study.set_user_attr("mlflow_parent_run_id", run_id)
-            study.set_user_attr("mlflow_experiment_id", experiment_id)
-            study.set_user_attr("tracking_uri", uri)
+            records.write_mlflow_ids(
+                study, parent_run_id=run_id, experiment_id=experiment_id, tracking_uri=uri
+            )
             tracking.log_params(
                 {
                     "algorithms": ",".join(spec.algorithms),
@@ -610,9 +425,7 @@ def _parent_run(study: optuna.Study, spec: SweepSpec, uri: str) -> Iterator[str]
                     "seed": spec.seed,
                 }
             )
-            tracking.log_text(
-                yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False), "sweep.yaml"
-            )
+            tracking.log_text(_spec_yaml(spec), "sweep.yaml")
         yield run_id
 
 
@@ -638,20 +451,4 @@ def _fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def _storage_url(study: optuna.Study) -> str:
-    storage = study._storage
-    return str(getattr(storage, "url", getattr(getattr(storage, "_backend", None), "url", "")))
-
-
-__all__ = [
-    "BestTrial",
-    "SweepEvent",
-    "SweepOutcome",
-    "export_best",
-    "list_studies",
-    "load_study",
-    "open_study",
-    "parse_sweep",
-    "run_sweep",
-    "select_best",
-]
+__all__ = ["SweepEvent", "SweepOutcome", "Trainer", "create_study", "run_sweep", "trial_config"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from alignlab.paths import cache_dir, write_atomic
-from alignlab.run.algorithms import Built, Models, Setup
+from alignlab.run.algorithms.interface import Built, Models, Setup
 
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData

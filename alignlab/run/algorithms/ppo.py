@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alignlab.run.algorithms import Built, Models, Setup
+from alignlab.run.algorithms.interface import Built, Models, Setup
 
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData

@@ -1,0 +1,167 @@
+"""Views shared by several commands (``recommend``, ``sweep run``, ``best``, ``quickstart``): rich output, nothing else.
+
+Each function renders what the library returned; none computes anything of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alignlab.recommend import Recommendation
+
+
+def fmt_value(value: Any) -> str:
+    """A param value as a table cell: floats to 3 significant digits."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class LiveProgress:
+    """A one-line live display of a running sweep: trial k of N, best so far, the trial's step, ETA.
+
+    Pass it as ``run_sweep(..., on_event=LiveProgress(name, status))`` with ``status`` a rich Status
+    (``console.status(...)``); finished trials are printed above the line.
+    """
+
+    def __init__(self, name: str, status: Any) -> None:
+        self.name = name
+        self.status = status
+        self.started = time.monotonic()
+        self.trial_times: list[float] = []
+        self.trial_started = self.started
+        self.best: float | None = None
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "trial_started":
+            self.trial_started = time.monotonic()
+        elif event.kind == "trial_finished":
+            self.trial_times.append(time.monotonic() - self.trial_started)
+            self.best = event.best_value if event.best_value is not None else self.best
+            result = event.result
+            shown = ", ".join(f"{k}={fmt_value(v)}" for k, v in event.params.items())
+            metrics = ", ".join(
+                f"{k}={v:.3f}"
+                for k, v in sorted(result.metrics.items())
+                if k in ("win_rate", "preference_accuracy", "kl", "gold_reward")
+            )
+            line = f"trial {event.trial_number}: {result.status} ({result.runtime_s:.0f}s) {shown}"
+            if metrics:
+                line += f" -> {metrics}"
+            if result.reason:
+                line += f" [{result.reason}]"
+            self.status.console.print(line)
+        remaining = max(0, event.n_trials - event.finished)
+        eta = ""
+        if self.trial_times:
+            eta = f", ETA {remaining * sum(self.trial_times) / len(self.trial_times) / 60:.1f} min"
+        best = f", best {self.best:.4f}" if self.best is not None else ""
+        step = f", step {event.step}/{event.max_steps}" if event.kind == "step" and event.max_steps else ""
+        self.status.update(
+            f"{self.name}: trial {min(event.finished + 1, event.n_trials)} of {event.n_trials} (#{event.trial_number}{step}){best}{eta}"
+        )
+
+
+def render_best(best: Any, name: str) -> None:
+    """The best trial (alignlab.sweep.best.BestTrial) of study ``name``: the rule, params, metrics, adapter."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if best is None:
+        console.print(f"{name}: no trial completed yet")
+        return
+    console.print(
+        f"[bold]best trial {best.number}[/] ({best.rule})"
+        + (" - an enqueued literature default" if best.enqueued else "")
+    )
+    table = Table("param", "value")
+    for key, value in best.params.items():
+        table.add_row(key, fmt_value(value))
+    console.print(table)
+    metrics = Table("metric", "value")
+    for key, value in sorted(best.metrics.items()):
+        metrics.add_row(key, f"{value:.4f}")
+    console.print(metrics)
+    if best.output_dir:
+        console.print(f"adapter: {best.output_dir}")
+
+
+def render_recommendation(rec: Recommendation, notes: list[str], sweep: dict[str, Any] | None) -> None:
+    """The ranking table, each candidate's reasons, the top one's memory, time and search space, the
+    data notes and the assumptions; ``sweep``: the written sweep file (path, name, algorithm)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    s = rec.situation
+    where = escape(s.data_path or "explicit options")
+    console.print(
+        f"[bold]{s.data_type}[/] feedback, {s.n_examples} rows ({where}); model {s.model.n_params / 1e9:.3g}B, "
+        f"{s.method}, seq_len {s.seq_len}; GPU {s.gpu_memory_gb or '?'} GB, {s.gpu_hours or '?'} GPU-hours"
+        + ("; online" if s.online else "")
+    )
+    headers = ("#", "algorithm", "score", "memory GB", "fits", "trials")
+    rows = [
+        (
+            str(c.rank),
+            c.algorithm.upper() + (" (ruled out)" if c.ruled_out else ""),
+            f"{c.score:g}",
+            f"{c.estimate.memory.total_gb:.1f}",
+            {True: "yes", False: "no", None: "?"}[c.estimate.fits],
+            "?" if c.estimate.trials_affordable is None else str(c.estimate.trials_affordable),
+            c.top_reason.reason if c.top_reason else "",
+        )
+        for c in rec.candidates
+    ]
+    table = Table()
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    for i, (header, width) in enumerate(zip(headers, widths, strict=True)):
+        table.add_column(header, justify="left" if i == 1 else "right", no_wrap=True, width=width)
+    reason_width = max(20, console.width - sum(widths) - 3 * (len(headers) + 1) - 1)
+    table.add_column("top reason", no_wrap=True, overflow="ellipsis", width=reason_width)
+    for c, row in zip(rec.candidates, rows, strict=True):
+        table.add_row(*(Text(cell) for cell in row), style="dim" if c.ruled_out else None)
+    console.print(table)
+    for c in rec.candidates:
+        resident = ", ".join(c.resident_models)
+        console.print(
+            f"\n[bold]{c.rank}. {c.algorithm.upper()}[/]  score {c.score:g}  (resident: {resident})"
+        )
+        if c.conversion:
+            console.print(f"   path: {escape(c.conversion)}")
+        for r in c.reasons:
+            effect = "ruled out" if r.rule_out else f"{r.delta:+g}"
+            console.print(f"   {effect:>9}  {escape(r.reason)}  [dim]{escape(f'[{r.name}; {r.source}]')}[/]")
+    best = rec.top
+    console.print(f"\n[bold]Memory of {best.algorithm.upper()}[/] ({best.estimate.memory.total_gb:.1f} GB):")
+    for term in best.estimate.memory.terms:
+        console.print(f"   {term.gb:8.2f} GB  {term.name}: {escape(term.note)}")
+    cost = best.estimate.cost
+    setup = f", plus {cost.setup_seconds / 3600:.3g} once for the reward model" if cost.setup_seconds else ""
+    console.print(
+        f"   time: {cost.seconds / 3600:.3g} GPU-hours per trial over {cost.examples} examples{setup} ({cost.derivation})"
+    )
+    space = best.search_space
+    console.print(f"\n[bold]Search space of {best.algorithm.upper()}[/] ({escape(space.trl_config)}):")
+    for key, param in space.search.items():
+        if param["type"] == "categorical":
+            console.print(f"   {key}: {escape(str(param['choices']))}")
+        else:
+            console.print(
+                f"   {key}: {param['low']:g} .. {param['high']:g}{' (log)' if param.get('log') else ''}"
+            )
+    console.print(f"   fixed: {escape(str(space.fixed))}; first trial: {escape(str(space.enqueue))}")
+    for note in space.notes:
+        console.print(f"   [dim]{escape(note)}[/]")
+    if notes:
+        console.print("\n[bold]Data notes:[/]")
+        for note in notes:
+            console.print(f"   {escape(note)}")
+    console.print("\n[bold]Assumptions:[/]")
+    for line in rec.assumptions:
+        console.print(f"   {escape(line)}")
+    if sweep is not None:
+        console.print(f"\nwrote {escape(sweep['path'])} (sweep {sweep['name']}, {sweep['algorithm']})")
