@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from alignlab.errors import UserInputError
 from alignlab.run.algorithms import ALGORITHMS, Algorithm, algorithm_of
-from alignlab.run.config import ALGORITHM_NAMES, RunConfig
+from alignlab.run.config import ALGORITHM_NAMES, RunConfig, parse_run_config
 from alignlab.run.training import trl_args
 from alignlab.run.trl_fields import check_params, known_param_names
 
@@ -23,8 +24,17 @@ def _config(algorithm: str, **params: object) -> RunConfig:
     )
 
 
-def test_the_registry_lists_exactly_the_algorithms_the_schema_accepts() -> None:
-    assert list(ALGORITHMS) == list(ALGORITHM_NAMES)
+def test_the_schema_accepts_exactly_the_registered_algorithms() -> None:
+    for name in ALGORITHMS:
+        assert _config(name).algorithm == name
+        assert ALGORITHMS[name].__name__ == f"alignlab.run.algorithms.{name}"
+    with pytest.raises(UserInputError) as caught:
+        parse_run_config(
+            {"name": "t", "algorithm": "dpoo", "model": "builtin:tiny-sft", "data": {"task": "builtin"}},
+            where="c.yaml",
+            check_trl=False,
+        )
+    assert caught.value.problems == ["c.yaml: algorithm: 'dpoo' is not one of sft, reward, dpo, kto, ppo (got 'dpoo')"]
 
 
 @pytest.mark.parametrize("name", ALGORITHM_NAMES)

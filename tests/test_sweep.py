@@ -1,6 +1,7 @@
 """The study machinery over real Optuna studies and an analytic trainer (no TRL training), as Optuna's own
 sampler tests do: trial configs, constraints, the grid, best selection, the budget, enqueued defaults,
-resume, pruning, failures, and reading a study back by name.
+resume, pruning, failures, and reading a study back by name. Nothing here imports TRL; the one
+study-machinery test that needs TRL's config fields (several algorithms) is in test_sweep_algorithms.py.
 
 Each test gets a fresh studies root on tmpfs; the MLflow store (the parent run of every study) is one
 per session, since creating it costs about 2 s.
@@ -398,34 +399,6 @@ def test_defaults_are_enqueued_once_and_run_first(make_spec: Callable[..., Sweep
     assert [t.enqueued for t in trials] == [True, False, False, False]
     assert trials[0].params == default
     assert all(t.params != {"beta": 0.5, "learning_rate": 1e-4} for t in trials)
-
-
-def test_a_study_of_several_algorithms_samples_only_each_ones_params(
-    make_spec: Callable[..., SweepSpec], root: Path
-) -> None:
-    spec = make_spec(
-        "mix",
-        algorithm=["dpo", "kto"],
-        search={
-            "beta": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
-            "desirable_weight": {"type": "float", "low": 0.5, "high": 2.0},
-            "learning_rate": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
-        },
-        enqueue=[{"beta": 0.1, "learning_rate": 5e-6}, {"algorithm": "kto", "desirable_weight": 1.33}],
-        budget={"n_trials": 6},
-    )
-    train = AnalyticTrain()
-    run_sweep(spec, train=train)
-    trials = records.trial_records(records.open_study("mix"))
-    enqueued = [(t.algorithm, t.params) for t in trials if t.enqueued]
-    assert enqueued[0] == ("dpo", {"beta": 0.1, "learning_rate": 5e-6})  # the default, once per algorithm
-    assert enqueued[1][0] == "kto" and enqueued[1][1]["beta"] == 0.1 and "desirable_weight" in enqueued[1][1]
-    assert enqueued[2][0] == "kto" and enqueued[2][1]["desirable_weight"] == 1.33
-    assert len(enqueued) == 3
-    for t in trials:
-        assert t.all_params["algorithm"] == t.algorithm
-        assert ("desirable_weight" in t.params) == (t.algorithm == "kto")
-    assert [c.algorithm for c in train.configs] == [t.algorithm for t in trials]
 
 
 def test_resume_continues_to_the_budget_under_the_same_parent_run(

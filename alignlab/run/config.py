@@ -16,20 +16,37 @@ Model references (``model``, ``reward_model``):
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alignlab.errors import UserInputError
-from alignlab.run.algorithms import algorithm_of
+from alignlab.run.algorithms import ALGORITHMS, algorithm_of
 from alignlab.run.trl_fields import check_params
 
-#: The algorithms a run can train; each is one module of alignlab.run.algorithms (ALGORITHMS there).
-Algorithm = Literal["sft", "reward", "dpo", "kto", "ppo"]
-ALGORITHM_NAMES: tuple[str, ...] = typing.get_args(Algorithm)
+#: The algorithms a run can train: the keys of alignlab.run.algorithms.ALGORITHMS, one module each.
+ALGORITHM_NAMES: tuple[str, ...] = tuple(ALGORITHMS)
+
+
+def _known_algorithm(name: str) -> str:
+    if name not in ALGORITHMS:
+        raise ValueError(f"{name!r} is not one of {', '.join(ALGORITHMS)}")
+    return name
+
+
+def _known_algorithms(names: str | list[str]) -> str | list[str]:
+    bad = [n for n in ([names] if isinstance(names, str) else names) if n not in ALGORITHMS]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not one of {', '.join(ALGORITHMS)}")
+    return names
+
+
+#: An algorithm's name, checked against the registry (a closed set, checked before any model loads).
+AlgorithmName = Annotated[str, AfterValidator(_known_algorithm)]
+#: One algorithm's name or a list of them (a sweep comparing algorithms), checked the same way.
+AlgorithmNames = Annotated[str | list[str], AfterValidator(_known_algorithms)]
 
 BUILTIN_MODELS: tuple[str, ...] = ("builtin:tiny", "builtin:tiny-sft", "builtin:tiny-rm", "smollm2-135m")
 
@@ -105,7 +122,7 @@ class RunConfig(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     """Run name: the MLflow run name and the output folder under studies/runs/."""
-    algorithm: Algorithm
+    algorithm: AlgorithmName
     model: str
     """The policy to start from: a local HF folder or one of BUILTIN_MODELS (see the module docstring)."""
     reward_model: str | None = None

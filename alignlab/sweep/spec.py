@@ -35,7 +35,7 @@ from alignlab.run.config import (
     ALGORITHM_NAMES,
     LORA_FIELDS,
     METRICS,
-    Algorithm,
+    AlgorithmNames,
     DataSettings,
     EvalSettings,
     LoraSettings,
@@ -162,7 +162,7 @@ class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     """The study name: its folder under studies/, its Optuna study and its MLflow experiment."""
     description: str = ""
-    algorithm: Algorithm | list[Algorithm]
+    algorithm: AlgorithmNames
     """One algorithm, or a list to compare algorithms in one study (a categorical parameter)."""
     model: str
     """The starting policy: a local HF folder or builtin:tiny-sft / smollm2-135m (see alignlab.run.config)."""
