@@ -66,11 +66,13 @@ METRICS: dict[str, str] = {
 LORA_FIELDS: tuple[str, ...] = ("r", "lora_alpha", "lora_dropout")
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """The base of every alignlab file schema (run configs, sweep files): unknown keys are errors, values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataSettings(_Strict):
+class DataSettings(StrictModel):
     """Where a run's data comes from: a feedback file or the built-in task (exactly one)."""
 
     path: str | None = None
@@ -91,7 +93,7 @@ class DataSettings(_Strict):
         return self
 
 
-class LoraSettings(_Strict):
+class LoraSettings(StrictModel):
     """PEFT LoraConfig fields. With LoRA the reference model is the base with the adapter disabled."""
 
     r: int = Field(8, gt=0)
@@ -100,7 +102,7 @@ class LoraSettings(_Strict):
     target_modules: str | list[str] = "all-linear"
 
 
-class EvalSettings(_Strict):
+class EvalSettings(StrictModel):
     """Held-out evaluation. Objectives must not depend on beta, so eval loss is never the objective."""
 
     n_prompts: int = Field(64, gt=0)
@@ -117,7 +119,7 @@ class EvalSettings(_Strict):
     """Held-out preference pairs to score for preference accuracy and reward margin."""
 
 
-class RunConfig(_Strict):
+class RunConfig(StrictModel):
     """One training run: ``alignlab train CONFIG`` runs it; a sweep builds one per trial."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")

@@ -131,11 +131,11 @@ def implicit_reward_accuracy(
     pairs: Sequence[dict[str, Any]],
     *,
     ref_model: Any | None = None,
-    ref_cache: dict[str, Any] | None = None,
+    reference_memo: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Preference accuracy and mean margin of the implicit reward log(pi/pi_ref), in nats (no beta).
 
-    ``ref_cache`` (a dict kept across trials) holds the reference log-probs, which depend only on the
+    ``reference_memo`` (a dict kept across trials) holds the reference log-probs, which depend only on the
     reference model and the pairs: computed once, reused by every trial.
     """
     if not pairs:
@@ -145,14 +145,14 @@ def implicit_reward_accuracy(
     pol_c = sequence_logprobs(model, p_ids, c_ids, pad_token_id=pad)
     pol_r = sequence_logprobs(model, p_ids, r_ids, pad_token_id=pad)
     key = _fingerprint(p_ids, c_ids, r_ids)
-    if ref_cache is not None and key in ref_cache:
-        ref_c, ref_r = ref_cache[key]
+    if reference_memo is not None and key in reference_memo:
+        ref_c, ref_r = reference_memo[key]
     else:
         with reference_of(model, ref_model) as ref:
             ref_c = sequence_logprobs(ref, p_ids, c_ids, pad_token_id=pad)
             ref_r = sequence_logprobs(ref, p_ids, r_ids, pad_token_id=pad)
-        if ref_cache is not None:
-            ref_cache[key] = (ref_c, ref_r)
+        if reference_memo is not None:
+            reference_memo[key] = (ref_c, ref_r)
     margin = (pol_c - ref_c) - (pol_r - ref_r)
     return {"preference_accuracy": float((margin > 0).float().mean()), "reward_margin": float(margin.mean())}
 
@@ -220,12 +220,12 @@ def evaluate_policy(
     gold: bool,
     ref_model: Any | None = None,
     reward_model: Any | None = None,
-    reference_cache: dict[str, Any] | None = None,
+    reference_memo: dict[str, Any] | None = None,
     has_reference: bool = True,
 ) -> EvalReport:
     """All the metrics a policy gets: sampled on held-out prompts, scored on held-out pairs.
 
-    ``reference_cache`` (a dict kept across the trials of a study, in one process) holds what depends
+    ``reference_memo`` (a dict kept across the trials of a study, in one process) holds what depends
     only on the reference policy: its gold rewards on the eval prompts and its pair log-probs.
     """
     texts = [prompt_text(p, tokenizer) for p in prompts[: settings.n_prompts]]
@@ -249,7 +249,7 @@ def evaluate_policy(
         metrics["kl"] = float((pol - ref_lp).mean())
         metrics.update(
             implicit_reward_accuracy(
-                model, tokenizer, pairs[: settings.n_pairs], ref_model=ref_model, ref_cache=reference_cache
+                model, tokenizer, pairs[: settings.n_pairs], ref_model=ref_model, reference_memo=reference_memo
             )
         )
     rewards: list[float] | None = None
@@ -262,7 +262,7 @@ def evaluate_policy(
         metrics["malformed_rate"] = sum(j.malformed for j in judged) / len(judged)
         if has_reference:
             ref_rewards = _reference_gold_rewards(
-                model, tokenizer, texts, settings, ref_model, reference_cache
+                model, tokenizer, texts, settings, ref_model, reference_memo
             )
             metrics["win_rate"] = task.win_rate(
                 _per_prompt(rewards, samples.prompt_index, len(texts)), ref_rewards
@@ -346,6 +346,6 @@ def evaluate_trained_policy(
         gold=data.gold,
         ref_model=ref_model,
         reward_model=models.reward_model,
-        reference_cache=memo,
+        reference_memo=memo,
         has_reference=ref_model is not None or hasattr(policy, "disable_adapter"),
     )

@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from alignlab.errors import UserInputError
 from alignlab.run.config import (
@@ -39,6 +39,7 @@ from alignlab.run.config import (
     DataSettings,
     EvalSettings,
     LoraSettings,
+    StrictModel,
     format_validation_error,
     read_yaml,
 )
@@ -51,11 +52,7 @@ Scalar = str | int | float | bool
 ALGORITHM_PARAM = "algorithm"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FloatParam(_Strict):
+class FloatParam(StrictModel):
     type: Literal["float"]
     low: float
     high: float
@@ -74,7 +71,7 @@ class FloatParam(_Strict):
         return self
 
 
-class IntParam(_Strict):
+class IntParam(StrictModel):
     type: Literal["int"]
     low: int
     high: int
@@ -90,7 +87,7 @@ class IntParam(_Strict):
         return self
 
 
-class CategoricalParam(_Strict):
+class CategoricalParam(StrictModel):
     type: Literal["categorical"]
     choices: list[Scalar] = Field(min_length=1)
 
@@ -98,7 +95,7 @@ class CategoricalParam(_Strict):
 SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 
 
-class Objective(_Strict):
+class Objective(StrictModel):
     metric: str
     """One of alignlab.run.config.METRICS."""
     direction: Literal["maximize", "minimize"]
@@ -108,7 +105,7 @@ class Objective(_Strict):
         return self.direction == "maximize"
 
 
-class Constraint(_Strict):
+class Constraint(StrictModel):
     """A feasibility bound on a metric (e.g. KL to the reference <= a target); `best` prefers feasible trials."""
 
     metric: str
@@ -130,13 +127,13 @@ class Constraint(_Strict):
         return " and ".join(p for p in parts if p)
 
 
-class SamplerSettings(_Strict):
+class SamplerSettings(StrictModel):
     type: Literal["tpe", "random", "grid", "cmaes", "gp", "nsga2"] = "tpe"
     n_startup_trials: int | None = Field(None, ge=0)
     """Random trials before the model-based sampler starts (tpe, gp, cmaes); default: Optuna's."""
 
 
-class PrunerSettings(_Strict):
+class PrunerSettings(StrictModel):
     type: Literal["median", "asha", "hyperband", "none"] = "median"
     n_startup_trials: int = Field(2, ge=0)
     """median: trials to finish before pruning starts."""
@@ -147,7 +144,7 @@ class PrunerSettings(_Strict):
     reduction_factor: int = Field(3, ge=2)
 
 
-class Budget(_Strict):
+class Budget(StrictModel):
     n_trials: int = Field(8, gt=0)
     """Finished trials (complete, pruned or failed) the study runs to; a resumed study counts what it has."""
     timeout_s: float | None = Field(None, gt=0)
@@ -156,7 +153,7 @@ class Budget(_Strict):
     """Cap on each trial's max_steps (a sampled or fixed value above it is lowered to it)."""
 
 
-class SweepSpec(_Strict):
+class SweepSpec(StrictModel):
     """A sweep file: one Optuna study of training runs."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
