@@ -162,3 +162,58 @@ def test_cli_module_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_profile_table_shows_accounting_raters_and_unused() -> None:
+    result = runner.invoke(app, ["data", "profile", str(FIXTURES / "judge_multirater.jsonl")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())  # rich wraps long lines
+    for text in (
+        "pairwise / judged-pairs",
+        "5: 3 used, skipped: tie 2",
+        "15 votes on 5 pairs (3 per pair), 2 ties, agreement 0.4",
+        "made: 3 pairs by majority vote from 5 judged pairs (15 votes); 2 ties not used",
+        "not used: the individual votes on 5 pairs",
+    ):
+        assert text in out, text
+
+
+def test_convert_says_how_many_records_were_read(tmp_path: Path) -> None:
+    out = tmp_path / "pairs.jsonl"
+    result = runner.invoke(app, ["data", "convert", str(FIXTURES / "nectar.jsonl"), "--to", "pairwise", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"wrote 8 pairwise records (trl-standard) to {out} from 8 pairwise records (nectar; 3 records read)\n"
+    )
+    assert len(load_feedback(out).records) == 8
+
+
+def test_read_options_are_checked_before_reading(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["data", "profile", str(tmp_path / "missing.jsonl"), "--columns", "prompt", "--attributes", "helpfulness=x"],
+    )
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: --columns: 'prompt' is not TARGET=FIELD (expected e.g. prompt=instruction)",
+        "error: --attributes: the weight of 'helpfulness' must be a number, but got 'x'",
+    ]
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large files read at a terminal get a progress bar (rich, on stderr); elsewhere none."""
+    import sys
+
+    from alignlab.cli import data as data_cli
+
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"p{i}"}) + "\n" for i in range(5000)))
+    with data_cli.reading_progress(str(path)) as progress:
+        assert progress is None  # a small file, not a terminal
+    monkeypatch.setattr(data_cli, "_PROGRESS_BYTES", 0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    from alignlab.data import open_feedback, profile_feedback
+
+    with data_cli.reading_progress(str(path)) as progress:
+        assert progress is not None
+        assert profile_feedback(open_feedback(path, progress=progress)).rows == 5000

@@ -147,8 +147,12 @@ def _write(path: Path, payload: bytes) -> Path:
 
 
 def _problems(path: Path) -> list[str]:
+    return _problems_with(path)
+
+
+def _problems_with(path: Path, **options: Any) -> list[str]:
     with pytest.raises(UserInputError) as info:
-        load_feedback(path)
+        load_feedback(path, **options)
     return info.value.problems
 
 
@@ -238,7 +242,54 @@ def test_dataset_dict_folder_asks_for_a_split(tmp_path: Path) -> None:
     datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "dd"))
     (problem,) = _problems(tmp_path / "dd")
     assert problem == (
-        f"{tmp_path / 'dd'}: a saved DatasetDict with splits test, train; pass one split's folder, "
-        f"e.g. {tmp_path / 'dd'}/test"
+        f"{tmp_path / 'dd'}: a saved DatasetDict with splits test, train; pass one with --split "
+        f"(e.g. --split test) or pass one split's folder, e.g. {tmp_path / 'dd'}/test"
     )
     assert load_feedback(tmp_path / "dd" / "train").records == UNPAIRED
+    data = load_feedback(tmp_path / "dd", split="train")
+    assert (data.records, data.source) == (UNPAIRED, str(tmp_path / "dd"))
+    assert _problems_with(tmp_path / "dd", split="dev") == [
+        f"{tmp_path / 'dd'}: --split dev: no such split (the splits are test, train)"
+    ]
+
+
+def test_dataset_snapshot_folder_with_parquet_shards(tmp_path: Path) -> None:
+    """A downloaded Hub snapshot: README.md and data/{split}-0000i-of-0000n.parquet, read offline."""
+    pytest.importorskip("datasets")
+    snapshot = tmp_path / "snapshot"
+    (snapshot / "data").mkdir(parents=True)
+    (snapshot / "README.md").write_text("# a preference dataset\n")
+    shards = [STANDARD[:2], STANDARD[2:]]
+    for i, rows in enumerate(shards):
+        _write(snapshot / "data" / f"train-0000{i}-of-00002.parquet", _parquet(rows))
+    _write(snapshot / "data" / "test-00000-of-00001.parquet", _parquet(STANDARD[:1]))
+    (problem,) = _problems(snapshot)
+    assert problem == f"{snapshot}: a dataset folder with splits test, train; pass one with --split (e.g. --split test)"
+    data = load_feedback(snapshot, split="train")
+    assert (data.records, data.source) == (STANDARD, str(snapshot))
+    assert load_feedback(snapshot, split="test").records == STANDARD[:1]
+    (snapshot / "data" / "test-00000-of-00001.parquet").unlink()
+    assert load_feedback(snapshot).records == STANDARD  # one split: no --split needed
+
+
+def test_snapshot_rows_are_named_by_their_shard(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    snapshot = tmp_path / "snap"
+    (snapshot / "data").mkdir(parents=True)
+    _write(snapshot / "data" / "train-00000-of-00001.parquet", _parquet([*STANDARD, {"prompt": "p", "chosen": "a", "rejected": None}]))
+    assert _problems(snapshot) == [
+        f"{snapshot}/data/train-00000-of-00001.parquet row 4: field 'rejected' is null (expected a string or a list of messages)"
+    ]
+
+
+def test_split_of_a_plain_file_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.jsonl", _jsonl(STANDARD))
+    assert _problems_with(path, split="train") == [
+        f"{path}: --split train applies to a dataset folder, but this is a file"
+    ]
+
+
+def test_dataset_dict_with_one_split_needs_no_split(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(UNPAIRED)}).save_to_disk(str(tmp_path / "dd"))
+    assert load_feedback(tmp_path / "dd").records == UNPAIRED

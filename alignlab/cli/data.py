@@ -1,14 +1,19 @@
 """`alignlab data`: profile a preference data file, or convert it to the kind an algorithm needs.
 
-Imports nothing heavy at module level: pyarrow, datasets and transformers load inside the library
-functions that need them (Parquet files, save_to_disk folders, --tokenizer).
+Both commands stream the file (bounded memory on millions of rows) and show a progress bar on stderr
+for long reads at a terminal. Imports nothing heavy at module level: pyarrow, datasets and
+transformers load inside the library functions that need them (Parquet files, dataset folders,
+--tokenizer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -16,7 +21,8 @@ from alignlab.cli.errors import handle_errors
 from alignlab.data.convert import MAX_PAIRS_PER_PROMPT  # stdlib-only module: cheap to import
 
 if TYPE_CHECKING:
-    from alignlab.data import DataProfile, FeedbackKind
+    from alignlab.data import DataProfile, FeedbackKind, ReadOptions
+    from alignlab.data.loading import Progress
 
 data_app = typer.Typer(
     name="data",
@@ -26,6 +32,8 @@ data_app = typer.Typer(
 
 #: Skipped-record warnings shown before the rest are counted.
 _MAX_WARNINGS = 20
+#: Files at least this large get a progress bar (at a terminal).
+_PROGRESS_BYTES = 32 * 1024 * 1024
 
 
 class Target(StrEnum):
@@ -36,12 +44,98 @@ class Target(StrEnum):
     prompt = "prompt"
 
 
+class Kind(StrEnum):
+    """Kinds a file can be read as."""
+
+    pairwise = "pairwise"
+    binary = "binary"
+    scalar = "scalar"
+    prompt = "prompt"
+
+
+class Ranking(StrEnum):
+    """How rankings become pairs."""
+
+    all = "all"
+    best_vs_rest = "best-vs-rest"
+    adjacent = "adjacent"
+
+
+COLUMNS_HELP = (
+    "Column mapping TARGET=FIELD,...: the file's field for each TRL field, e.g. "
+    "prompt=instruction,chosen=output_good,rejected=output_bad (targets: prompt, chosen, rejected, completion, "
+    "label, score, messages, system, response_a, response_b, winner)."
+)
+SPLIT_HELP = "The split of a Hugging Face dataset folder (a saved DatasetDict or a downloaded snapshot)."
+RANKING_HELP = (
+    "Ranked answers to pairs: all (every answer vs every lower one, as InstructGPT), best-vs-rest, adjacent."
+)
+ATTRIBUTES_HELP = (
+    "Multi-attribute scores (HelpSteer): the attribute to score by, or weights NAME=W,... (default: helpfulness)."
+)
+
+
+def read_options(
+    *, columns: str | None, split: str | None, ranking: str | None, attributes: str | None
+) -> ReadOptions:
+    """The command-line read options as :class:`~alignlab.data.ReadOptions`, every problem at once."""
+    from alignlab.data import ReadOptions, parse_columns
+    from alignlab.data.attributes import parse_attributes
+    from alignlab.data.shape import DEFAULT_RANKING
+    from alignlab.errors import UserInputError
+
+    problems: list[str] = []
+    mapping = weights = None
+    try:
+        mapping = parse_columns(columns) if columns is not None else None
+    except UserInputError as exc:
+        problems += exc.problems
+    try:
+        weights = parse_attributes(attributes) if attributes is not None else None
+    except UserInputError as exc:
+        problems += exc.problems
+    options = ReadOptions(
+        columns=mapping, split=split, ranking=cast("Any", ranking or DEFAULT_RANKING), attributes=weights
+    )
+    problems += [f"--{p}" for p in options.problems()]
+    if problems:
+        raise UserInputError(problems)
+    return options
+
+
+@contextlib.contextmanager
+def reading_progress(path: str) -> Iterator[Progress | None]:
+    """A progress bar on stderr while a large file is read at a terminal; ``None`` otherwise."""
+    from pathlib import Path
+
+    p = Path(path)
+    large = p.is_dir() or (p.is_file() and p.stat().st_size >= _PROGRESS_BYTES)
+    if not (large and sys.stderr.isatty()):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as bar:
+        task = bar.add_task("read", total=None)
+
+        def update(done: int, total: int | None, unit: str) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
 @data_app.command("profile")
 @handle_errors
 def profile(
     path: Annotated[
         str,
-        typer.Argument(help="Data file (.jsonl/.json/.csv/.parquet, optionally .gz) or save_to_disk folder."),
+        typer.Argument(
+            help="Data file (.jsonl/.json/.csv/.parquet, optionally .gz) or Hugging Face dataset folder."
+        ),
     ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the profile as JSON (for machines).")
@@ -56,14 +150,33 @@ def profile(
             help="Local Hugging Face tokenizer folder to count tokens with (default: characters / 4)."
         ),
     ] = None,
+    columns: Annotated[str | None, typer.Option("--columns", help=COLUMNS_HELP)] = None,
+    split: Annotated[str | None, typer.Option("--split", help=SPLIT_HELP)] = None,
+    ranking: Annotated[Ranking | None, typer.Option("--ranking", help=RANKING_HELP)] = None,
+    attributes: Annotated[str | None, typer.Option("--attributes", help=ATTRIBUTES_HELP)] = None,
+    kind: Annotated[
+        Kind | None,
+        typer.Option("--kind", help="Read the file as this kind where its format offers several (OpenAssistant: binary votes)."),
+    ] = None,
 ) -> None:
-    """Detect the format and feedback kind of PATH and report size, balance, lengths and defects."""
-    from alignlab.data import load_feedback, load_tokenizer, profile_feedback
+    """Detect the format and feedback kind of PATH and report size, balance, lengths, what became of
+    every record, and defects."""
+    from alignlab.data import load_tokenizer, open_feedback, profile_feedback
 
-    data = load_feedback(path, skip_invalid=skip_invalid)
+    options = read_options(
+        columns=columns, split=split, ranking=ranking.value if ranking else None, attributes=attributes
+    )
     tok = load_tokenizer(tokenizer) if tokenizer is not None else None
-    result = profile_feedback(data, tokenizer=tok)
-    _warn_skipped(data.skipped)
+    with reading_progress(path) as progress:
+        stream = open_feedback(
+            path,
+            skip_invalid=skip_invalid,
+            kind=cast("FeedbackKind", kind.value) if kind else None,
+            options=options,
+            progress=progress,
+        )
+        result = profile_feedback(stream, tokenizer=tok)
+    _warn_skipped(stream.skipped, stream.accounting.skipped.get("invalid", 0))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -73,7 +186,7 @@ def profile(
 @data_app.command("convert")
 @handle_errors
 def convert(
-    path: Annotated[str, typer.Argument(help="Data file or save_to_disk folder to convert.")],
+    path: Annotated[str, typer.Argument(help="Data file or Hugging Face dataset folder to convert.")],
     to: Annotated[Target, typer.Option(help="The feedback kind to produce.")],
     out: Annotated[str, typer.Option(help="Where to write the converted records (JSON Lines).")],
     margin: Annotated[
@@ -89,34 +202,44 @@ def convert(
         bool,
         typer.Option("--skip-invalid", help="Skip invalid records (listed on stderr) instead of failing."),
     ] = False,
+    columns: Annotated[str | None, typer.Option("--columns", help=COLUMNS_HELP)] = None,
+    split: Annotated[str | None, typer.Option("--split", help=SPLIT_HELP)] = None,
+    ranking: Annotated[Ranking | None, typer.Option("--ranking", help=RANKING_HELP)] = None,
+    attributes: Annotated[str | None, typer.Option("--attributes", help=ATTRIBUTES_HELP)] = None,
 ) -> None:
     """Convert PATH to another feedback kind and write it to --out as JSON Lines (TRL's shapes).
 
-    Nothing is written when loading or converting fails.
+    A format that holds the target kind itself is read as that kind (OpenAssistant: --to binary uses
+    the emoji votes). Nothing is written when loading or converting fails.
     """
-    from alignlab.data import convert_feedback, load_feedback, write_feedback
+    from alignlab.data import convert_stream, open_feedback, write_records
+    from alignlab.data.writers import check_output_path
 
-    data = load_feedback(path, skip_invalid=skip_invalid)
-    converted = convert_feedback(
-        data,
-        cast("FeedbackKind", to.value),
-        margin=margin,
-        threshold=threshold,
-        max_pairs_per_prompt=max_pairs_per_prompt,
+    options = read_options(
+        columns=columns, split=split, ranking=ranking.value if ranking else None, attributes=attributes
     )
-    write_feedback(converted, out)
-    _warn_skipped(data.skipped)
+    check_output_path(out)
+    target = cast("FeedbackKind", to.value)
+    with reading_progress(path) as progress:
+        stream = open_feedback(path, skip_invalid=skip_invalid, prefer=target, options=options, progress=progress)
+        converted = convert_stream(
+            stream, target, margin=margin, threshold=threshold, max_pairs_per_prompt=max_pairs_per_prompt
+        )
+        written = write_records(converted, out)
+    _warn_skipped(stream.skipped, stream.accounting.skipped.get("invalid", 0))
+    read = stream.accounting
+    origin = f"; {read.read:,} records read" if read.read != read.made else ""
     typer.echo(
-        f"wrote {len(converted.records)} {converted.kind} records ({converted.format}) to {out} "
-        f"from {len(data.records)} {data.kind} records ({data.format})"
+        f"wrote {written} {converted.kind} records ({converted.format}) to {out} "
+        f"from {read.made} {stream.kind} records ({stream.format}{origin})"
     )
 
 
-def _warn_skipped(skipped: list[str]) -> None:
+def _warn_skipped(skipped: list[str], total: int) -> None:
     for message in skipped[:_MAX_WARNINGS]:
         typer.echo(f"warning: skipped {message}", err=True)
-    if len(skipped) > _MAX_WARNINGS:
-        typer.echo(f"warning: ... and {len(skipped) - _MAX_WARNINGS} more skipped records", err=True)
+    if total > _MAX_WARNINGS:
+        typer.echo(f"warning: ... and {total - _MAX_WARNINGS} more skipped records", err=True)
 
 
 def _render(result: DataProfile) -> None:
@@ -132,6 +255,12 @@ def _render(result: DataProfile) -> None:
     summary.add_row(
         "rows", f"{result.rows}" + (f" ({result.skipped_rows} skipped)" if result.skipped_rows else "")
     )
+    counts = result.records
+    if counts and (counts["read"] != result.rows or counts["skipped"]):
+        skipped = ", ".join(f"{reason} {n:,}" for reason, n in counts["skipped"].items())
+        summary.add_row(
+            "records read", f"{counts['read']:,}: {counts['used']:,} used" + (f", skipped: {skipped}" if skipped else "")
+        )
     summary.add_row("unique prompts", str(result.unique_prompts))
     if result.pairs_per_prompt is not None:
         summary.add_row(
@@ -147,6 +276,14 @@ def _render(result: DataProfile) -> None:
     if result.score is not None:
         s = result.score
         summary.add_row("score", f"min {s.min:g}, median {s.median:g}, mean {s.mean:.4g}, max {s.max:g}")
+    if result.raters is not None:
+        r = result.raters
+        agreement = "n/a" if r["agreement"] is None else f"{r['agreement']:.3g}"
+        summary.add_row(
+            "raters",
+            f"{r['votes']:,} votes on {r['judged_pairs']:,} pairs ({r['votes_per_pair']:g} per pair), "
+            f"{r['ties']:,} ties, agreement {agreement}",
+        )
     summary.add_row("duplicate rows", str(result.duplicates))
     summary.add_row("empty fields", ", ".join(f"{k} {v}" for k, v in result.empty_fields.items()))
     console.print(summary)
@@ -158,5 +295,9 @@ def _render(result: DataProfile) -> None:
     for name, stats in result.lengths.items():
         lengths.add_row(name, str(stats.p50), str(stats.p90), str(stats.p99), str(stats.max))
     console.print(lengths)
+    for line in result.made:
+        console.print(f"made: {line}", markup=False, highlight=False)
+    for line in result.unused:
+        console.print(f"not used: {line}", markup=False, highlight=False)
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False)

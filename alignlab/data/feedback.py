@@ -30,6 +30,42 @@ TEXT_FIELDS: dict[FeedbackKind, tuple[str, ...]] = {
 }
 
 
+@dataclass
+class Accounting:
+    """What became of every record read: nothing is dropped without being counted here."""
+
+    read: int = 0
+    """Records read from the source (lines, rows, array items; one OpenAssistant tree per record)."""
+    used: int = 0
+    """Records read that became at least one record of the data."""
+    made: int = 0
+    """Records of the data (pairs, labels, scores or prompts) made from them."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Records read but not used, by reason: ``invalid`` (failed validation, under ``skip_invalid``),
+    ``tie``, ``fewer than two ranked answers``, ..."""
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+
+@dataclass
+class ReadReport:
+    """What reading found beyond the records: how they were made and what was left unused."""
+
+    made: list[str] = field(default_factory=list)
+    """How records were made, e.g. ``"2,100 pairs from 300 rankings (ranking policy 'all')"``."""
+    unused: list[str] = field(default_factory=list)
+    """Information the source carries that alignlab does not use (per-rater votes, extra ranks)."""
+    notes: list[str] = field(default_factory=list)
+    """Other findings worth acting on."""
+    raters: dict[str, Any] | None = None
+    """Multi-rater figures: judged pairs, votes, votes per pair, ties, agreement."""
+    ranking: dict[str, Any] | None = None
+    """Ranking figures: policy, rankings, pairs, ranked answers, tied answer pairs."""
+    unused_fields: dict[str, int] = field(default_factory=dict)
+    """Fields of the source records that were not read, with the number of records holding each."""
+
+
 @dataclass(frozen=True)
 class FeedbackData:
     """A loaded, validated, normalised feedback data set."""
@@ -37,15 +73,19 @@ class FeedbackData:
     kind: FeedbackKind
     """Which kind of feedback the records hold (decides their shape, see the module docstring)."""
     format: str
-    """The detected source format: ``trl-standard``, ``trl-conversational``, ``hh-rlhf``,
-    ``llama-factory-sharegpt``, ``llama-factory-kto``, ``trl-unpaired``, ``scalar`` or
-    ``prompt-only``; after a conversion, the format of the converted records."""
+    """The detected source format (the ``format`` column of :mod:`alignlab.data.formats`, e.g.
+    ``trl-standard``, ``hh-rlhf``, ``nectar``); after a conversion, the format of the converted records."""
     records: list[dict[str, Any]]
     """The records in TRL's shape for ``kind``, in file order."""
     source: str
     """The path the records came from, or a description of where they came from."""
     skipped: list[str] = field(default_factory=list)
-    """One message per invalid record skipped under ``skip_invalid`` (where, then what was wrong)."""
+    """One message per invalid record skipped under ``skip_invalid`` (where, then what was wrong; the
+    first thousand, the rest are counted in ``accounting``)."""
+    accounting: Accounting | None = None
+    """What became of every record read (``None`` for data made in memory)."""
+    report: ReadReport | None = None
+    """How the records were made and what the source held that is unused (``None``: nothing to say)."""
 
     @property
     def conversational(self) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from alignlab.data.feedback import FeedbackKind, ReadReport
 from alignlab.data.fields import (
     HH_ASSISTANT,
     STR_OR_MESSAGES,
@@ -17,6 +19,7 @@ from alignlab.data.fields import (
     check_text_or_messages,
     describe,
 )
+from alignlab.data.shape import Outcome, Shape, plural
 
 
 def normalise_pairwise(rec: dict[str, Any], problems: list[str]) -> tuple[dict[str, Any], str] | None:
@@ -25,7 +28,13 @@ def normalise_pairwise(rec: dict[str, Any], problems: list[str]) -> tuple[dict[s
         prompt = check_text_or_messages(rec, "prompt", problems)
         chosen = check_text_or_messages(rec, "chosen", problems)
         rejected = check_text_or_messages(rec, "rejected", problems)
-        if len(problems) > before or not check_same_style(rec, ("prompt", "chosen", "rejected"), problems):
+        if len(problems) > before:
+            return None
+        if isinstance(prompt, str) and isinstance(chosen, list) and isinstance(rejected, list):
+            # UltraFeedback-binarized: a string prompt beside whole conversations; TRL's maybe_extract_prompt
+            # then takes the prompt from the conversations' shared start, and so do we.
+            return split_conversations(chosen, rejected, problems)
+        if not check_same_style(rec, ("prompt", "chosen", "rejected"), problems):
             return None
         if isinstance(chosen, list) and isinstance(rejected, list):
             ok = check_assistant_reply(chosen, "chosen", problems) & check_assistant_reply(
@@ -49,8 +58,13 @@ def normalise_pairwise(rec: dict[str, Any], problems: list[str]) -> tuple[dict[s
 
 
 def split_hh(chosen: str, rejected: str, problems: list[str]) -> tuple[dict[str, Any], str] | None:
-    shared = chosen[: common_prefix_length(chosen, rejected)]
+    """HH-RLHF transcripts split at the last shared ``"\\n\\nAssistant:"``; other strings that share a
+    prefix split as TRL's ``extract_prompt`` does (format ``trl-standard-implicit``)."""
+    n = common_prefix_length(chosen, rejected)
+    shared = chosen[:n]
     cut = shared.rfind(HH_ASSISTANT)
+    if cut < 0 and n > 0 and HH_ASSISTANT not in chosen:
+        return split_implicit(chosen, rejected, n)
     if cut < 0:
         if HH_ASSISTANT in chosen:
             problems.append(
@@ -65,6 +79,17 @@ def split_hh(chosen: str, rejected: str, problems: list[str]) -> tuple[dict[str,
         return None
     end = cut + len(HH_ASSISTANT)
     return {"prompt": chosen[:end], "chosen": chosen[end:], "rejected": rejected[end:]}, "hh-rlhf"
+
+
+def split_implicit(chosen: str, rejected: str, n: int) -> tuple[dict[str, Any], str]:
+    """TRL's ``extract_prompt`` on strings: the shared prefix is the prompt; when the texts differ
+    inside it, a space right before the difference goes to the completions; when one text is a prefix
+    of the other, the shorter keeps its last character."""
+    if n >= min(len(chosen), len(rejected)):
+        n = min(len(chosen), len(rejected)) - 1
+    elif chosen[n - 1] == " ":
+        n -= 1
+    return {"prompt": chosen[:n], "chosen": chosen[n:], "rejected": rejected[n:]}, "trl-standard-implicit"
 
 
 def common_prefix_length(a: str, b: str) -> int:
@@ -192,3 +217,174 @@ def normalise_scalar(rec: dict[str, Any], problems: list[str]) -> tuple[dict[str
 def normalise_prompt_only(rec: dict[str, Any], problems: list[str]) -> tuple[dict[str, Any], str] | None:
     prompt = check_text_or_messages(rec, "prompt", problems)
     return None if prompt is None else ({"prompt": prompt}, "prompt-only")
+
+
+# ------------------------------------------------------------------------------ shapes over the normalisers
+
+PAIRWISE_FIELDS = frozenset({"prompt", "chosen", "rejected", "score_chosen", "score_rejected"})
+
+
+class Pairwise(Shape):
+    """TRL preference records, explicit or implicit prompt, standard or conversational, and HH-RLHF.
+
+    ``score_chosen`` / ``score_rejected`` (UltraFeedback-binarized) are kept as ``margin`` = their
+    difference (TRL's RewardTrainer reads a ``margin`` column); equal scores are a tie, not a pair."""
+
+    kind: FeedbackKind = "pairwise"
+    uses = PAIRWISE_FIELDS
+
+    def __init__(self) -> None:
+        self.implicit = 0
+        self.mid_word = 0
+        self.margins = 0
+
+    def feed(self, rec: dict[str, Any], problems: list[str]) -> Outcome | None:
+        result = normalise_pairwise(rec, problems)
+        if result is None:
+            return None
+        out, tag = result
+        if "score_chosen" in rec or "score_rejected" in rec:
+            margin = _margin(rec, problems)
+            if margin is None:
+                return None
+            if margin == 0:
+                return Outcome([], "ultrafeedback-binarized", skip="tie (equal scores)")
+            out["margin"] = margin
+            self.margins += 1
+            tag = "ultrafeedback-binarized"
+        explicit = "prompt" in rec and not (isinstance(rec["prompt"], str) and isinstance(out["prompt"], list))
+        if tag != "hh-rlhf" and not explicit:
+            self.implicit += 1
+            if tag == "trl-standard-implicit" and out["prompt"][-1:].isalnum() and out["chosen"][:1].isalnum():
+                self.mid_word += 1
+        return Outcome([out], tag)
+
+    def report(self) -> ReadReport:
+        report = ReadReport()
+        if self.implicit:
+            report.made.append(
+                f"{plural(self.implicit, 'prompt')} taken from the shared start of 'chosen' and 'rejected' "
+                "(as TRL's extract_prompt does)"
+            )
+        if self.mid_word:
+            report.notes.append(
+                f"{self.mid_word:,} of the implicit prompts end in the middle of a word (TRL splits at the "
+                "first differing character); give a 'prompt' field if that is wrong"
+            )
+        if self.margins:
+            report.made.append(f"{plural(self.margins, 'margin')} kept as score_chosen - score_rejected")
+        return report
+
+
+def _margin(rec: dict[str, Any], problems: list[str]) -> float | None:
+    values = []
+    for name in ("score_chosen", "score_rejected"):
+        value = rec.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            problems.append(f"field '{name}' is {describe(value) if name in rec else 'missing'} (expected a number)")
+            return None
+        values.append(float(value))
+    if values[0] < values[1]:
+        problems.append(
+            f"field 'score_chosen' ({values[0]:g}) is below 'score_rejected' ({values[1]:g}) "
+            "(expected the chosen response to score at least as high)"
+        )
+        return None
+    return values[0] - values[1]
+
+
+class PromptCompletion(Shape):
+    """TRL prompt-completion records (SFT demonstrations): read as prompts; the completions are unused."""
+
+    kind: FeedbackKind = "prompt"
+    uses = frozenset({"prompt", "completion"})
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def feed(self, rec: dict[str, Any], problems: list[str]) -> Outcome | None:
+        prompt = check_text_or_messages(rec, "prompt", problems)
+        if prompt is None:
+            return None
+        self.rows += 1
+        return Outcome([{"prompt": prompt}], "trl-prompt-completion")
+
+    def report(self) -> ReadReport:
+        return ReadReport(
+            unused=[
+                f"{plural(self.rows, 'completion')}: demonstrations (SFT data), not feedback; only the prompts "
+                "are read (give a 'label' or 'score' per completion for feedback)"
+            ]
+        )
+
+
+class Messages(Shape):
+    """TRL conversational language-modeling records (``messages`` only): the conversation up to its last
+    assistant reply is read as a prompt; the reply is a demonstration, unused."""
+
+    kind: FeedbackKind = "prompt"
+    uses = frozenset({"messages"})
+
+    def __init__(self) -> None:
+        self.replies = 0
+
+    def feed(self, rec: dict[str, Any], problems: list[str]) -> Outcome | None:
+        messages = check_messages(rec.get("messages"), "messages", problems) if check_present(
+            rec, "messages", "a list of {role, content} messages", problems
+        ) else None
+        if messages is None:
+            return None
+        if messages[-1]["role"] == "assistant":
+            messages = messages[:-1]
+            self.replies += 1
+        if not messages:
+            problems.append("field 'messages' holds only an assistant reply (expected a prompt before it)")
+            return None
+        return Outcome([{"prompt": messages}], "trl-messages")
+
+    def report(self) -> ReadReport:
+        report = ReadReport()
+        if self.replies:
+            report.unused.append(
+                f"{plural(self.replies, 'final assistant reply', 'final assistant replies')}: demonstrations "
+                "(SFT data), not feedback; the conversations before them are read as prompts"
+            )
+        return report
+
+
+class Stepwise(Shape):
+    """TRL stepwise supervision (``prompt``, ``completions``: the steps, ``labels``: one per step): one
+    binary record per solution, its steps joined by newlines, desirable when every step is correct."""
+
+    kind: FeedbackKind = "binary"
+    uses = frozenset({"prompt", "completions", "labels"})
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def feed(self, rec: dict[str, Any], problems: list[str]) -> Outcome | None:
+        before = len(problems)
+        prompt = check_text_or_messages(rec, "prompt", problems)
+        steps, labels = rec.get("completions"), rec.get("labels")
+        if not isinstance(steps, list) or not steps or not all(isinstance(x, str) for x in steps):
+            problems.append(f"field 'completions' is {describe(steps)} (expected the solution's steps as strings)")
+        elif not isinstance(labels, list) or len(labels) != len(steps) or not all(isinstance(x, bool) for x in labels):
+            problems.append(
+                f"field 'labels' is {describe(labels)} (expected one true/false per step, {len(steps)} of them)"
+            )
+        if len(problems) > before or prompt is None:
+            return None
+        assert isinstance(steps, list) and isinstance(labels, list)
+        self.steps += len(labels)
+        completion: Any = "\n".join(steps)
+        if isinstance(prompt, list):
+            completion = [{"role": "assistant", "content": completion}]
+        return Outcome([{"prompt": prompt, "completion": completion, "label": all(labels)}], "trl-stepwise")
+
+    def report(self) -> ReadReport:
+        return ReadReport(
+            unused=[
+                f"the per-step labels ({plural(self.steps, 'step')}): each solution gets one label, true only "
+                "when every step is correct"
+            ]
+        )

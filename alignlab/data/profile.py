@@ -1,19 +1,30 @@
-"""Profile a feedback data set: size, balance, lengths and the defects that waste a training run."""
+"""Profile a feedback data set: size, balance, lengths, what became of every record, and the defects
+that waste a training run.
+
+The profile is computed in one pass over the records (a :class:`~alignlab.data.loading.FeedbackStream`
+or a loaded :class:`~alignlab.data.feedback.FeedbackData`), keeping per record only a few numbers:
+lengths, and hashes of prompts and rows for the distinct-prompt, duplicate and pair counts.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-from collections import Counter
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
 
-from alignlab.data.convert import convert_feedback
-from alignlab.data.feedback import TEXT_FIELDS, FeedbackData, FeedbackKind, to_text
-from alignlab.errors import UserInputError
+from alignlab.data.convert import MAX_PAIRS_PER_PROMPT
+from alignlab.data.feedback import TEXT_FIELDS, Accounting, FeedbackData, FeedbackKind, to_text
+from alignlab.data.tokens import count_tokens, load_tokenizer
+
+if TYPE_CHECKING:
+    from alignlab.data.loading import FeedbackStream
+
+__all__ = ["DataProfile", "LengthStats", "PairsPerPrompt", "ScoreStats", "count_pairs", "count_tokens",
+           "load_tokenizer", "profile_feedback"]
 
 #: Characters per token assumed when no tokenizer is given (a common rule of thumb for English BPE).
 CHARS_PER_TOKEN = 4
@@ -68,7 +79,7 @@ class DataProfile:
     format: str
     """The detected source format."""
     rows: int
-    """Valid records."""
+    """Records of the data (pairs, labels, scores or prompts): what a trainer gets."""
     skipped_rows: int
     """Invalid records skipped while loading (``skip_invalid``)."""
     unique_prompts: int
@@ -99,155 +110,228 @@ class DataProfile:
     score: ScoreStats | None = None
     """Scalar only: score summary."""
     notes: list[str] = field(default_factory=list)
-    """Plain-language findings worth acting on (duplicates, identical pairs, label balance)."""
+    """Plain-language findings worth acting on (duplicates, identical pairs, label balance, ties)."""
+    records: dict[str, Any] = field(default_factory=dict)
+    """What became of every record read: ``read``, ``used`` (became data), ``made`` (records of the data,
+    equal to ``rows``), ``skipped`` (by reason: ``invalid``, ``tie``, ...); read = used + skipped."""
+    made: list[str] = field(default_factory=list)
+    """How the records were made from the source (pairs from rankings, majority votes, margins)."""
+    unused: list[str] = field(default_factory=list)
+    """Information the source holds that alignlab does not use (extra ranks, per-rater votes, fields)."""
+    unused_fields: dict[str, int] = field(default_factory=dict)
+    """Source fields that were not read, with how many records hold each."""
+    raters: dict[str, Any] | None = None
+    """Multi-rater sources: judged pairs, votes, votes per pair, pairs with several votes, tie votes,
+    ties (pairs without a majority: never pairs), agreement (for pairs with 2+ votes, the mean fraction
+    of rater pairs that voted the same)."""
+    ranking: dict[str, Any] | None = None
+    """Ranked sources: the policy, rankings, pairs made, ranked answers, tied answer pairs."""
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as JSON-safe nested dicts."""
         return asdict(self)
 
 
-def profile_feedback(data: FeedbackData, *, tokenizer: Any | None = None) -> DataProfile:
-    """Profile ``data``. Lengths are in ``tokenizer``'s tokens when given (anything callable like a
-    Hugging Face tokenizer, or with ``encode``), else estimated as characters / 4."""
-    records = data.records
-    fields = TEXT_FIELDS[data.kind]
-    texts = {name: [to_text(rec[name]) for rec in records] for name in fields}
-    if tokenizer is None:
-        counts = {
-            name: [math.ceil(len(t) / CHARS_PER_TOKEN) for t in values] for name, values in texts.items()
-        }
-        unit = f"tokens (estimated: characters / {CHARS_PER_TOKEN})"
-    else:
-        counts = {name: count_tokens(tokenizer, values) for name, values in texts.items()}
-        name = getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__
-        unit = f"tokens ({name})" + (
-            "; messages flattened as 'role: content' lines" if data.conversational else ""
-        )
-    if len(fields) > 1:
-        completions = [counts[name] for name in fields[1:]]
-        counts["total"] = [p + max(c) for p, *c in zip(counts["prompt"], *completions, strict=True)]
-
-    prompts = Counter(texts["prompt"])
-    duplicates = len(records) - len({json.dumps(rec, sort_keys=True, ensure_ascii=False) for rec in records})
-    empty = {name: sum(1 for rec in records if _is_empty(rec[name])) for name in fields}
+def profile_feedback(data: FeedbackData | FeedbackStream, *, tokenizer: Any | None = None) -> DataProfile:
+    """Profile ``data`` in one pass (a stream is consumed). Lengths are in ``tokenizer``'s tokens when
+    given (anything callable like a Hugging Face tokenizer, or with ``encode``), else estimated as
+    characters / 4."""
+    stats = _Stats(data.kind, tokenizer)
+    records: Iterable[dict[str, Any]] = data.records if isinstance(data, FeedbackData) else data
+    for rec in records:
+        stats.add(rec)
+    stats.flush()
+    accounting = data.accounting or Accounting(
+        read=stats.rows + len(data.skipped),
+        used=stats.rows,
+        made=stats.rows,
+        skipped={"invalid": len(data.skipped)} if data.skipped else {},
+    )
+    report = data.report
+    invalid = accounting.skipped.get("invalid", 0) if data.accounting else len(data.skipped)
     notes: list[str] = []
     extra: dict[str, Any] = {}
-
+    rows = stats.rows
     if data.kind == "pairwise":
-        identical = sum(1 for rec in records if rec["chosen"] == rec["rejected"])
-        extra["identical_pairs"] = identical
+        extra["identical_pairs"] = stats.identical
         extra["pairs_per_prompt"] = PairsPerPrompt(
-            mean=round(len(records) / len(prompts), 3) if prompts else 0.0,
-            max=max(prompts.values(), default=0),
+            mean=round(rows / len(stats.prompts), 3) if stats.prompts else 0.0,
+            max=max(stats.prompts.values(), default=0),
         )
-        if identical:
-            notes.append(f"{identical} pairs have chosen == rejected: they carry no preference signal")
+        if stats.identical:
+            notes.append(f"{stats.identical} pairs have chosen == rejected: they carry no preference signal")
     elif data.kind == "binary":
-        desirable = sum(1 for rec in records if rec["label"])
-        undesirable = len(records) - desirable
         extra.update(
-            desirable=desirable,
-            undesirable=undesirable,
-            desirable_fraction=round(desirable / len(records), 4) if records else 0.0,
+            desirable=stats.desirable,
+            undesirable=rows - stats.desirable,
+            desirable_fraction=round(stats.desirable / rows, 4) if rows else 0.0,
         )
-        notes.extend(_kto_balance(desirable, undesirable))
-    elif data.kind == "scalar":
-        scores = [rec["score"] for rec in records]
-        if scores:
-            extra["score"] = ScoreStats(
-                min=min(scores),
-                median=statistics.median(scores),
-                mean=statistics.fmean(scores),
-                max=max(scores),
-            )
+        notes.extend(_kto_balance(stats.desirable, rows - stats.desirable))
+    elif data.kind == "scalar" and stats.scores:
+        extra["score"] = ScoreStats(
+            min=min(stats.scores),
+            median=statistics.median(stats.scores),
+            mean=statistics.fmean(stats.scores),
+            max=max(stats.scores),
+        )
+    duplicates = rows - len(stats.rows_seen)
     if duplicates:
         notes.append(f"{duplicates} rows repeat an earlier row exactly")
-    for name, n in empty.items():
+    for name, n in stats.empty.items():
         if n:
             notes.append(f"{n} rows have an empty '{name}'")
-    if data.skipped:
-        notes.append(f"{len(data.skipped)} invalid records were skipped")
-
+    if invalid:
+        notes.append(f"{invalid} invalid records were skipped")
+    for reason, n in accounting.skipped.items():
+        if reason != "invalid":
+            notes.append(f"{n:,} record{'s' if n != 1 else ''} not used: {reason}")
+    if report is not None:
+        notes.extend(report.notes)
+    unit = (
+        f"tokens (estimated: characters / {CHARS_PER_TOKEN})"
+        if tokenizer is None
+        else f"tokens ({getattr(tokenizer, 'name_or_path', None) or type(tokenizer).__name__})"
+        + ("; messages flattened as 'role: content' lines" if stats.conversational else "")
+    )
     return DataProfile(
         source=data.source,
         kind=data.kind,
         format=data.format,
-        rows=len(records),
-        skipped_rows=len(data.skipped),
-        unique_prompts=len(prompts),
-        pairs=count_pairs(data),
+        rows=rows,
+        skipped_rows=invalid,
+        unique_prompts=len(stats.prompts),
+        pairs=stats.pairs(),
         length_unit=unit,
-        lengths={name: _percentiles(values) for name, values in counts.items()},
+        lengths={name: _percentiles(values) for name, values in stats.lengths.items()},
         duplicates=duplicates,
-        empty_fields=empty,
+        empty_fields=dict(stats.empty),
         notes=notes,
+        records={"read": accounting.read, "used": accounting.used, "made": accounting.made,
+                 "skipped": dict(accounting.skipped)},
+        made=list(report.made) if report else [],
+        unused=list(report.unused) if report else [],
+        unused_fields=dict(report.unused_fields) if report else {},
+        raters=report.raters if report else None,
+        ranking=report.ranking if report else None,
         **extra,
     )
 
 
 def count_pairs(data: FeedbackData) -> int:
     """Pairs ``data`` yields as pairwise feedback (see :attr:`DataProfile.pairs`)."""
-    if data.kind == "pairwise":
-        return len(data.records)
-    if data.kind not in ("binary", "scalar") or not data.records:
-        return 0
-    try:
-        return len(convert_feedback(data, "pairwise").records)
-    except UserInputError:  # the conversion's only failure with default options: no pair can be formed
-        return 0
+    stats = _Stats(data.kind, None)
+    for rec in data.records:
+        stats.add(rec)
+    return stats.pairs()
 
 
-def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
-    """Token counts of ``texts`` without special tokens: one batched call where the tokenizer is
-    callable (Hugging Face), else ``encode`` per text (``tokenizers.Tokenizer``, tiktoken...)."""
-    if not texts:
-        return []
-    if callable(tokenizer):
-        try:
-            output = tokenizer(list(texts), add_special_tokens=False)
-        except TypeError:
-            output = tokenizer(list(texts))
-        ids = output["input_ids"] if _has_key(output, "input_ids") else output
-        return [len(x) for x in ids]
-    if hasattr(tokenizer, "encode"):
-        counts = []
-        for text in texts:
-            encoded = tokenizer.encode(text)
-            counts.append(len(encoded.ids) if hasattr(encoded, "ids") else len(encoded))
-        return counts
-    raise TypeError(f"tokenizer must be callable or have encode(), got {type(tokenizer).__name__}")
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
 
 
-def load_tokenizer(path: str | Path) -> Any:
-    """Load a Hugging Face tokenizer from a local folder (no hub access)."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise UserInputError(
-            f"{path}: no such tokenizer folder (expected a local folder saved with save_pretrained)"
-        )
-    from transformers import AutoTokenizer
+class _Stats:
+    """What the profile keeps per record: lengths (arrays of ints) and hashes (sets and dicts of ints)."""
 
-    try:
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"{path}: cannot load a tokenizer from this folder ({first})") from None
+    _BATCH = 256
+
+    def __init__(self, kind: FeedbackKind, tokenizer: Any | None) -> None:
+        self.kind = kind
+        self.fields = TEXT_FIELDS[kind]
+        self.tokenizer = tokenizer
+        self.rows = 0
+        self.conversational = False
+        self.prompts: dict[int, int] = {}
+        self.rows_seen: set[int] = set()
+        self.empty = {name: 0 for name in self.fields}
+        self.lengths: dict[str, array[int]] = {name: array("l") for name in self.fields}
+        if len(self.fields) > 1:
+            self.lengths["total"] = array("l")
+        self.identical = 0
+        self.desirable = 0
+        self.scores: array[float] = array("d")
+        # binary and scalar: per record, its prompt's hash and its completion's (binary: label in bit 0)
+        self.pair_prompts: array[int] = array("q")
+        self.pair_items: array[int] = array("q")
+        self._texts: list[list[str]] = []
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.rows += 1
+        texts = [to_text(rec[name]) for name in self.fields]
+        if self.rows == 1:
+            self.conversational = isinstance(rec.get("prompt"), list)
+        prompt = hash(texts[0])
+        self.prompts[prompt] = self.prompts.get(prompt, 0) + 1
+        self.rows_seen.add(hash(_freeze(rec)))
+        for name, text in zip(self.fields, texts, strict=True):
+            if not text.strip() if isinstance(rec[name], str) else _empty_messages(rec[name]):
+                self.empty[name] += 1
+        if self.tokenizer is None:
+            self._lengths([math.ceil(len(t) / CHARS_PER_TOKEN) for t in texts])
+        else:
+            self._texts.append(texts)
+            if len(self._texts) >= self._BATCH:
+                self.flush()
+        if self.kind == "pairwise":
+            self.identical += rec["chosen"] == rec["rejected"]
+        elif self.kind in ("binary", "scalar"):
+            self.pair_prompts.append(hash(_freeze(rec["prompt"])))
+            completion = hash(_freeze(rec["completion"]))
+            if self.kind == "binary":
+                self.desirable += bool(rec["label"])
+                self.pair_items.append((completion & ~1) | bool(rec["label"]))
+            else:
+                self.scores.append(rec["score"])
+                self.pair_items.append(completion)
+
+    def _lengths(self, counts: list[int]) -> None:
+        for name, n in zip(self.fields, counts, strict=True):
+            self.lengths[name].append(n)
+        if len(self.fields) > 1:
+            self.lengths["total"].append(counts[0] + max(counts[1:]))
+
+    def flush(self) -> None:
+        if not self._texts:
+            return
+        columns = [count_tokens(self.tokenizer, [t[i] for t in self._texts]) for i in range(len(self.fields))]
+        for counts in zip(*columns, strict=True):
+            self._lengths(list(counts))
+        self._texts = []
+
+    def pairs(self) -> int:
+        """Pairs as ``alignlab data convert --to pairwise`` forms them with its defaults."""
+        if self.kind == "pairwise":
+            return self.rows
+        if self.kind not in ("binary", "scalar"):
+            return 0
+        cap = MAX_PAIRS_PER_PROMPT
+        total = 0
+        prompts, items, scores = self.pair_prompts, self.pair_items, self.scores
+        order = sorted(range(len(prompts)), key=prompts.__getitem__)  # stable: file order within a prompt
+        for _, group in groupby(order, key=prompts.__getitem__):
+            rows = list(group)
+            if self.kind == "binary":
+                good = {items[i] >> 1 for i in rows if items[i] & 1}
+                bad = {items[i] >> 1 for i in rows if not items[i] & 1}
+                total += min(cap, len(good) * len(bad) - len(good & bad))
+                continue
+            n = 0
+            for x, a in enumerate(rows):
+                for b in rows[x + 1 :]:
+                    if scores[a] != scores[b] and items[a] != items[b]:
+                        n += 1
+            total += min(cap, n)
+        return total
 
 
-def _has_key(output: Any, key: str) -> bool:
-    try:
-        return key in output
-    except TypeError:
-        return False
-
-
-def _is_empty(value: str | list[dict[str, Any]]) -> bool:
-    if isinstance(value, str):
-        return not value.strip()
+def _empty_messages(value: Any) -> bool:
     return all(not str(m.get("content", "")).strip() for m in value)
 
 
-def _percentiles(values: list[int]) -> LengthStats:
+def _percentiles(values: Sequence[int]) -> LengthStats:
     if not values:
         return LengthStats(0, 0, 0, 0)
     ordered = sorted(values)

@@ -1,10 +1,14 @@
-"""Read a data file into raw records, each tagged with where it came from.
+"""Read a data file into raw records, lazily, each tagged with where it came from.
 
 Formats, chosen by extension (content-sniffed when the extension says nothing):
 JSONL (``.jsonl``, ``.ndjson``), JSON (``.json``: an array of records, or an object holding one
 array such as ``{"data": [...]}``; a ``.json`` file that is really JSONL is read as JSONL), CSV
 (``.csv``; ``.tsv`` tab-separated), Parquet (``.parquet``, ``.pq``), any of these gzip-compressed
-(``.gz``), and a folder written by ``datasets.Dataset.save_to_disk``.
+(``.gz``), and Hugging Face dataset folders (:mod:`alignlab.data.hf`: ``save_to_disk`` folders,
+DatasetDicts, downloaded snapshots with parquet shards).
+
+JSONL, CSV and Parquet are streamed (one line, row or row group at a time), so memory does not grow
+with the file; a JSON array is parsed whole, then handed out record by record.
 
 Nothing here knows about feedback shapes; :mod:`alignlab.data.formats` does that.
 """
@@ -15,9 +19,11 @@ import csv
 import gzip
 import io
 import json
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from alignlab.errors import UserInputError
 
@@ -36,6 +42,7 @@ EXTENSIONS: dict[str, str] = {
 _CSV_NUMBER_COLUMNS = frozenset({"score", "rating", "reward"})
 _CSV_BOOL_COLUMNS = frozenset({"label"})
 _CSV_BOOLS = {"true": True, "false": False, "1": True, "0": False}
+_PARQUET_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -50,49 +57,106 @@ class RawRecord:
     """Why it could not be parsed (``value`` is then ``None``), e.g. ``"invalid JSON: ..."``."""
 
 
-def read_records(path: str | Path) -> list[RawRecord]:
-    """Read every record of ``path`` (a file or a ``save_to_disk`` folder).
+class Source:
+    """An opened data source: its records (read lazily, once) and how far reading has got."""
 
-    Raises :class:`UserInputError` for a missing path, an empty file, a file that is not valid
-    JSON as a whole (JSON arrays) and an unreadable format. Lines of a JSONL file that are not
-    valid JSON come back as records with ``error`` set, so callers can report or skip them all.
+    def __init__(
+        self,
+        name: str,
+        records: Iterator[RawRecord],
+        *,
+        total: int | None,
+        unit: str,
+        position: Callable[[], int],
+    ) -> None:
+        self.name = name
+        """The path as given."""
+        self.total = total
+        """The size to read, in ``unit`` (bytes of the file, or rows), when known."""
+        self.unit = unit
+        """``"bytes"`` or ``"rows"``."""
+        self._records = records
+        self._position = position
+
+    def position(self) -> int:
+        """How much has been read so far, in ``unit``."""
+        return self._position()
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        return self._records
+
+
+def read_records(path: str | Path, *, split: str | None = None) -> list[RawRecord]:
+    """Every record of ``path`` (a file or a dataset folder), read at once (see :func:`open_source`)."""
+    return list(open_source(path, split=split))
+
+
+def open_source(path: str | Path, *, split: str | None = None) -> Source:
+    """Open ``path`` (a file or a Hugging Face dataset folder) to read its records lazily.
+
+    Raises :class:`UserInputError` for a missing path, an unreadable format, and (as the records are
+    read) an empty file, a file that is not valid JSON as a whole (JSON arrays) and text that is not
+    UTF-8. Lines of a JSONL file that are not valid JSON come back as records with ``error`` set, so
+    callers can report or skip them all. ``split`` picks the split of a dataset folder.
     """
     p = Path(path)
     name = str(path)
     if not p.exists():
         raise UserInputError(f"{name}: no such file or folder")
     if p.is_dir():
-        return _read_saved_dataset(p, name)
+        from alignlab.data.hf import open_folder
+
+        return open_folder(p, name, split=split)
+    if split is not None:
+        raise UserInputError(f"{name}: --split {split} applies to a dataset folder, but this is a file")
+    return open_file(p, name)
+
+
+def open_file(p: Path, name: str, *, kind: str | None = None) -> Source:
+    """A data file as a :class:`Source` (``kind`` forces the reader: jsonl, json, csv, tsv, parquet)."""
     try:
-        raw = p.read_bytes()
+        raw = p.open("rb")
     except OSError as exc:
         raise UserInputError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    total = os.fstat(raw.fileno()).st_size
     suffixes = [s.lower() for s in p.suffixes]
-    if raw[:2] == b"\x1f\x8b" or (suffixes and suffixes[-1] == ".gz"):
+    handle: IO[bytes] = raw
+    if raw.peek(2)[:2] == b"\x1f\x8b" or (suffixes and suffixes[-1] == ".gz"):
+        handle = io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=1 << 16)
         try:
-            raw = gzip.decompress(raw)
+            head = handle.peek(4096)  # type: ignore[attr-defined,unused-ignore]
         except (OSError, EOFError) as exc:
+            raw.close()
             raise UserInputError(f"{name}: not a valid gzip file ({exc})") from None
         if suffixes and suffixes[-1] == ".gz":
             suffixes = suffixes[:-1]
-    kind = EXTENSIONS.get(suffixes[-1]) if suffixes else None
+    else:
+        head = raw.peek(4096)
     if kind is None:
-        kind = _sniff(raw)
+        kind = EXTENSIONS.get(suffixes[-1]) if suffixes else None
     if kind is None:
+        kind = _sniff(head[:4096])
+    if kind is None:
+        raw.close()
         raise UserInputError(
             f"{name}: cannot tell the file format from the name or the content; "
-            f"expected one of {', '.join(sorted(EXTENSIONS))} (optionally .gz) or a save_to_disk folder"
+            f"expected one of {', '.join(sorted(EXTENSIONS))} (optionally .gz) or a dataset folder"
         )
-    if kind == "parquet":
-        return _read_parquet(raw, name)
-    text = _decode(raw, name)
-    if not text.strip():
-        raise UserInputError(f"{name}: the file is empty (expected {_EXPECTED[kind]})")
-    if kind == "jsonl":
-        return _read_jsonl(text, name)
-    if kind == "json":
-        return _read_json(text, name)
-    return _read_csv(text, name, delimiter="\t" if kind == "tsv" else ",")
+    readers: dict[str, Callable[[IO[bytes], str], Iterator[RawRecord]]] = {
+        "jsonl": _read_jsonl,
+        "json": _read_json,
+        "csv": lambda h, n: _read_csv(h, n, delimiter=","),
+        "tsv": lambda h, n: _read_csv(h, n, delimiter="\t"),
+        "parquet": _read_parquet,
+    }
+    return Source(name, _closing(readers[kind](handle, name), raw), total=total, unit="bytes", position=raw.tell)
+
+
+def _closing(records: Iterator[RawRecord], handle: IO[bytes]) -> Iterator[RawRecord]:
+    try:
+        yield from records
+    finally:
+        handle.close()
 
 
 _EXPECTED = {
@@ -103,10 +167,10 @@ _EXPECTED = {
 }
 
 
-def _sniff(raw: bytes) -> str | None:
-    if raw[:4] == b"PAR1":
+def _sniff(head: bytes) -> str | None:
+    if head[:4] == b"PAR1":
         return "parquet"
-    head = raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] == b"[":
         return "json"
     if head[:1] == b"{":
@@ -119,35 +183,51 @@ def _sniff(raw: bytes) -> str | None:
     return None
 
 
+def _not_utf8(name: str, offset: int) -> UserInputError:
+    return UserInputError(f"{name}: not UTF-8 text (bad byte at offset {offset})")
+
+
+def _read_jsonl(handle: IO[bytes], name: str) -> Iterator[RawRecord]:
+    offset = 0
+    found = False
+    loads = json.loads
+    for number, line in enumerate(handle, start=1):
+        start, offset = offset, offset + len(line)
+        if line.isspace() or not line:
+            continue
+        found = True
+        where = f"{name} line {number}"
+        try:
+            yield RawRecord(where, loads(line))
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(name, start + exc.start) from None
+        except json.JSONDecodeError as exc:
+            yield RawRecord(where, None, f"invalid JSON: {exc.msg} (column {exc.colno})")
+    if not found:
+        raise UserInputError(f"{name}: the file is empty (expected {_EXPECTED['jsonl']})")
+
+
 def _decode(raw: bytes, name: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UserInputError(f"{name}: not UTF-8 text (bad byte at offset {exc.start})") from None
+        raise _not_utf8(name, exc.start) from None
 
 
-def _read_jsonl(text: str, name: str) -> list[RawRecord]:
-    records: list[RawRecord] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{name} line {number}"
-        try:
-            records.append(RawRecord(where, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            records.append(RawRecord(where, None, f"invalid JSON: {exc.msg} (column {exc.colno})"))
-    return records
-
-
-def _read_json(text: str, name: str) -> list[RawRecord]:
+def _read_json(handle: IO[bytes], name: str) -> Iterator[RawRecord]:
+    text = _decode(handle.read(), name)
+    if not text.strip():
+        raise UserInputError(f"{name}: the file is empty (expected {_EXPECTED['json']})")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and _first_line_is_object(text):  # JSON Lines under a .json name
-            return _read_jsonl(text, name)
+            yield from _read_jsonl(io.BytesIO(text.encode("utf-8")), name)
+            return
         raise UserInputError(
             f"{name} line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
         ) from None
+    del text
     if isinstance(data, dict):
         lists = [(key, value) for key, value in data.items() if isinstance(value, list)]
         if len(lists) != 1:
@@ -162,7 +242,9 @@ def _read_json(text: str, name: str) -> list[RawRecord]:
         )
     if not data:
         raise UserInputError(f"{name}: the JSON array is empty (expected at least one record)")
-    return [RawRecord(f"{name} record {i}", value) for i, value in enumerate(data, start=1)]
+    for i in range(len(data)):
+        value, data[i] = data[i], None  # hand each record over once
+        yield RawRecord(f"{name} record {i + 1}", value)
 
 
 def _first_line_is_object(text: str) -> bool:
@@ -173,14 +255,27 @@ def _first_line_is_object(text: str) -> bool:
         return False
 
 
-def _read_csv(text: str, name: str, *, delimiter: str) -> list[RawRecord]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _text_lines(handle: IO[bytes], name: str) -> Iterator[str]:
+    offset = 0
+    for number, line in enumerate(handle):
+        try:
+            yield line.decode("utf-8-sig" if number == 0 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(name, offset + exc.start) from None
+        offset += len(line)
+
+
+def _read_csv(handle: IO[bytes], name: str, *, delimiter: str) -> Iterator[RawRecord]:
+    lines = _text_lines(handle, name)
+    reader = csv.reader(_skip_leading_blank(lines), delimiter=delimiter)
     try:
         header = next(reader)
+    except StopIteration:
+        raise UserInputError(f"{name}: the file is empty (expected {_EXPECTED['csv']})") from None
     except csv.Error as exc:
         raise UserInputError(f"{name} line 1: invalid CSV header: {exc}") from None
     header = [column.strip() for column in header]
-    records: list[RawRecord] = []
+    found = False
     start = reader.line_num + 1
     while True:
         try:
@@ -188,23 +283,29 @@ def _read_csv(text: str, name: str, *, delimiter: str) -> list[RawRecord]:
         except StopIteration:
             break
         except csv.Error as exc:
-            records.append(RawRecord(f"{name} line {start}", None, f"invalid CSV: {exc}"))
+            found = True
+            yield RawRecord(f"{name} line {start}", None, f"invalid CSV: {exc}")
             break
         where = f"{name} line {start}"
         start = reader.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
+        found = True
         if len(row) != len(header):
-            records.append(
-                RawRecord(where, None, f"has {len(row)} cells but the header has {len(header)} columns")
-            )
+            yield RawRecord(where, None, f"has {len(row)} cells but the header has {len(header)} columns")
             continue
-        records.append(
-            RawRecord(where, {col: _csv_cell(col, cell) for col, cell in zip(header, row, strict=True)})
-        )
-    if not records:
+        yield RawRecord(where, {col: _csv_cell(col, cell) for col, cell in zip(header, row, strict=True)})
+    if not found:
         raise UserInputError(f"{name}: the file has a header but no rows (expected one record per row)")
-    return records
+
+
+def _skip_leading_blank(lines: Iterable[str]) -> Iterator[str]:
+    started = False
+    for line in lines:
+        if not started and not line.strip():
+            continue
+        started = True
+        yield line
 
 
 def _csv_cell(column: str, cell: str) -> Any:
@@ -227,45 +328,28 @@ def _csv_cell(column: str, cell: str) -> Any:
     return cell
 
 
-def _read_parquet(raw: bytes, name: str) -> list[RawRecord]:
+def _read_parquet(handle: IO[bytes], name: str) -> Iterator[RawRecord]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(io.BytesIO(raw))
+        plain = isinstance(getattr(handle, "raw", None), io.FileIO)  # not a gzip stream: read in place
+        source: Any = handle if plain else io.BytesIO(handle.read())
+        parquet = pq.ParquetFile(source)
     except (pa.ArrowException, OSError) as exc:
         raise UserInputError(f"{name}: not a readable Parquet file ({exc})") from None
-    rows = table.to_pylist()
-    if not rows:
+    yield from parquet_rows(parquet, name)
+
+
+def parquet_rows(parquet: Any, name: str, *, start: int = 1) -> Iterator[RawRecord]:
+    """The rows of an open ``pyarrow.parquet.ParquetFile``, one row group batch at a time."""
+    n = start - 1
+    for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
+        for row in batch.to_pylist():
+            n += 1
+            yield RawRecord(f"{name} row {n}", row)
+    if n < start:
         raise UserInputError(f"{name}: the Parquet file has no rows (expected at least one record)")
-    return [RawRecord(f"{name} row {i}", row) for i, row in enumerate(rows, start=1)]
-
-
-def _read_saved_dataset(p: Path, name: str) -> list[RawRecord]:
-    if (p / "dataset_dict.json").exists():
-        splits = sorted(child.name for child in p.iterdir() if (child / "state.json").exists())
-        example = f"{name.rstrip('/')}/{splits[0]}" if splits else f"{name.rstrip('/')}/train"
-        raise UserInputError(
-            f"{name}: a saved DatasetDict with splits {', '.join(splits) or '(none)'}; "
-            f"pass one split's folder, e.g. {example}"
-        )
-    if not (p / "state.json").exists():
-        raise UserInputError(
-            f"{name}: a folder, but not one written by datasets' save_to_disk (no state.json); "
-            "expected a data file or a save_to_disk folder"
-        )
-    import datasets
-
-    try:
-        dataset = datasets.load_from_disk(str(p))
-    except (OSError, ValueError, FileNotFoundError) as exc:
-        raise UserInputError(f"{name}: cannot load the saved dataset ({exc})") from None
-    if isinstance(dataset, datasets.DatasetDict):  # pragma: no cover - caught above by dataset_dict.json
-        raise UserInputError(f"{name}: a DatasetDict; pass one split's folder")
-    rows = dataset.to_list()
-    if not rows:
-        raise UserInputError(f"{name}: the saved dataset has no rows (expected at least one record)")
-    return [RawRecord(f"{name} row {i}", row) for i, row in enumerate(rows, start=1)]
 
 
 def _keys(mapping: dict[str, Any], limit: int = 8) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import IO, Any
 
 from alignlab.data.feedback import FeedbackData
 from alignlab.errors import UserInputError
-from alignlab.paths import write_atomic
 
 #: Extensions of other formats: writing JSON Lines under these names would mislead the next reader.
 _NOT_JSONL = (".json", ".csv", ".tsv", ".parquet", ".pq")
@@ -20,6 +24,11 @@ def write_feedback(data: FeedbackData, path: str | Path) -> None:
     The records go to a temporary file beside ``path``, which then replaces ``path`` in one step,
     so an error leaves any previous file untouched. Missing parent folders are created.
     """
+    write_records(data.records, path)
+
+
+def check_output_path(path: str | Path) -> Path:
+    """``path`` as a JSON Lines target, checked before anything is read or written."""
     target = Path(path)
     suffixes = [s.lower() for s in target.suffixes]
     if suffixes and suffixes[-1] == ".gz":
@@ -30,13 +39,43 @@ def write_feedback(data: FeedbackData, path: str | Path) -> None:
         )
     if target.is_dir():
         raise UserInputError(f"{path}: is a folder (expected a file path such as {target / 'data.jsonl'})")
+    return target
+
+
+def write_records(records: Iterable[dict[str, Any]], path: str | Path) -> int:
+    """Write ``records`` (any iterable, consumed once: a stream is written as it is read) to ``path``
+    as JSON Lines, atomically as :func:`write_feedback` does; an error while iterating (say, invalid
+    records found at the end of a stream) leaves ``path`` as it was. Returns the number written."""
+    target = check_output_path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserInputError(
             f"{path}: cannot create the folder {target.parent} ({exc.strerror or exc})"
         ) from None
-    payload = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in data.records).encode("utf-8")
-    if target.name.lower().endswith(".gz"):
-        payload = gzip.compress(payload, mtime=0)
-    write_atomic(target, payload)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            out: IO[bytes] = raw
+            if target.name.lower().endswith(".gz"):
+                out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)  # type: ignore[assignment]
+            lines: list[str] = []
+            for rec in records:
+                lines.append(json.dumps(rec, ensure_ascii=False))
+                count += 1
+                if len(lines) >= 1024:
+                    out.write(("\n".join(lines) + "\n").encode("utf-8"))
+                    lines = []
+            if lines:
+                out.write(("\n".join(lines) + "\n").encode("utf-8"))
+            if out is not raw:
+                out.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return count
