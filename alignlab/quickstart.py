@@ -3,7 +3,8 @@
 1. build the built-in task (tokenizer, tiny Llama, SFT policy) and its feedback data, cached;
 2. recommend an algorithm for that data (alignlab.recommend);
 3. run the quickstart sweep (sweeps/quickstart.yaml: DPO beta and learning rate, the literature
-   default enqueued first) as an Optuna study with every trial in MLflow;
+   default enqueued first) as an Optuna study with every trial in MLflow, on local worker processes
+   where they pay (:func:`sweep_workers`);
 4. compare the best configuration with the literature default on the gold reward.
 """
 
@@ -50,6 +51,36 @@ def sweep_path() -> Path:
             f"{QUICKSTART_SWEEP}: the quickstart sweep file is missing (install alignlab from its source tree)"
         )
     return QUICKSTART_SWEEP
+
+
+#: Workers pay once a machine has this many cores (or 2+ GPUs) and this many trials are left: each
+#: worker process pays about 8 s of imports, and torch's threads on a tiny model scale poorly
+#: (docs/benchmarks.md, "Sweeps on several workers").
+MIN_CORES_FOR_WORKERS = 2
+MIN_TRIALS_FOR_WORKERS = 4
+
+
+def sweep_workers(remaining: int, *, cpus: int | None = None, gpus: list[str] | None = None) -> list[Any]:
+    """The local workers for the quick start's sweep (alignlab.sweep.workers plans), or [] to run it in
+    this process: one per GPU, else one per core, when there are enough of them and of trials left."""
+    from alignlab.sweep.workers import cpu_count, plan_workers, visible_gpus
+
+    cpus = cpu_count() if cpus is None else cpus
+    gpus = visible_gpus() if gpus is None else gpus
+    if remaining < MIN_TRIALS_FOR_WORKERS or (len(gpus) < 2 and cpus < MIN_CORES_FOR_WORKERS):
+        return []
+    plans = plan_workers("auto", remaining=remaining, cpus=cpus, gpus=gpus)
+    return plans if len(plans) > 1 else []
+
+
+def trials_left(name: str, budget: int) -> int:
+    """Trials the study still needs to reach ``budget`` (all of them for a new study)."""
+    from alignlab.sweep.records import finished_count, open_study
+
+    try:
+        return max(0, budget - finished_count(open_study(name).study))
+    except UserInputError:
+        return budget
 
 
 def build_task(on_build: Callable[[str], None] | None = None) -> Any:

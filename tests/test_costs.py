@@ -219,7 +219,7 @@ def test_total_is_the_sum_and_fits() -> None:
 
 def test_unknown_algorithm_is_a_bug_not_user_input() -> None:
     with pytest.raises(ValueError, match="unknown algorithm"):
-        estimate_memory(parse_model("7b"), "grpo", TrainSetup())
+        estimate_memory(parse_model("7b"), "sppo", TrainSetup())
 
 
 def test_trial_cost_counts_6n_per_trained_token() -> None:

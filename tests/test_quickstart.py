@@ -1,11 +1,13 @@
-"""The quick start's --fresh: the study starts over in Optuna, on disk and in MLflow."""
+"""The quick start's --fresh (the study starts over in Optuna, on disk and in MLflow) and its choice of workers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from alignlab.paths import study_dir
-from alignlab.quickstart import reset_study
+from alignlab.quickstart import reset_study, sweep_workers
 from alignlab.run import tracking
 
 
@@ -29,3 +31,20 @@ def test_reset_study_forgets_the_study_and_only_its_mlflow_runs(studies_root: Pa
 def test_reset_study_without_a_store_creates_none(studies_root: Path) -> None:
     reset_study("quickstart")
     assert not (studies_root / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("remaining", "cpus", "gpus", "expected"),
+    [
+        (12, 2, [], (2, 1)),  # two cores: two workers of one thread each
+        (12, 8, [], (8, 1)),
+        (3, 8, [], (0, 0)),  # too few trials left to pay for the workers' start
+        (12, 1, [], (0, 0)),  # one core: in this process
+        (12, 16, ["0", "1"], (2, 8)),  # one worker per GPU
+    ],
+)
+def test_the_quick_start_uses_workers_where_they_pay(
+    remaining: int, cpus: int, gpus: list[str], expected: tuple[int, int]
+) -> None:
+    plans = sweep_workers(remaining, cpus=cpus, gpus=gpus)
+    assert (len(plans), plans[0].threads if plans else 0) == expected

@@ -109,6 +109,13 @@ CASES: list[tuple[str, Situation, str, str | None]] = [
         "scalar -> binary",
     ),
     ("prompt only -> PPO", situation("prompt", 5000), "ppo", None),
+    ("prompt only, a reward function -> GRPO", situation("prompt", 5000, reward="function"), "grpo", None),
+    (
+        "pairwise, online, a reward model at hand -> PPO, no reward-model stage",
+        situation(online=True, reward="model"),
+        "ppo",
+        None,
+    ),
     ("prompt only, tight budget -> RLOO", situation("prompt", 5000, gpu_hours=1), "rloo", None),
     ("full FT, DPO does not fit -> SimPO", situation(method="full", gpu_memory_gb=120), "simpo", None),
     (
@@ -177,14 +184,14 @@ def test_check_rules_catches_typos() -> None:
     bad = (
         Rule("a", when(data_typ="binary"), "kto", 1, "r", "s"),
         Rule("a", when(data_type="binry"), "kto", 1, "r", "s"),
-        Rule("b", when(), "grpo", 1, "r", "s"),
+        Rule("b", when(), "sppo", 1, "r", "s"),
     )
     problems = check_rules(bad)
     assert len(problems) == 4
     assert any("unknown fact 'data_typ'" in p for p in problems)
     assert any("binry" in p for p in problems)
     assert any("duplicate" in p for p in problems)
-    assert any("'grpo'" in p for p in problems)
+    assert any("'sppo'" in p for p in problems)
 
 
 def test_when_is_a_conjunction_of_allowed_values() -> None:
@@ -289,8 +296,27 @@ def test_search_space_names_and_learning_rates() -> None:
     assert (ppo.search["cliprange"]["low"], ppo.search["cliprange"]["high"]) == (0.1, 0.3)
     assert (ppo.search["kl_coef"]["low"], ppo.search["kl_coef"]["high"]) == (0.01, 0.2)
     assert search_space("kto", situation()).search["desirable_weight"]["high"] == 1.3333  # pairwise: balanced
-    for a in ("simpo", "orpo", "rloo"):
-        assert search_space(a, lora).sweep_algorithm is None
+    simpo = search_space("simpo", lora)
+    assert (simpo.sweep_algorithm, set(simpo.search)) == ("simpo", {"beta", "simpo_gamma", "learning_rate"})
+    assert (simpo.enqueue["beta"], simpo.enqueue["simpo_gamma"]) == (2.0, 1.0)  # Meng et al.: gamma/beta 0.5
+    assert search_space("orpo", lora).enqueue["beta"] == 0.1
+    for a in ("rloo", "grpo"):
+        space = search_space(a, situation(batch_size=6))
+        assert set(space.search) == {"beta", "num_generations", "temperature", "learning_rate"}
+        batch = space.fixed["per_device_train_batch_size"]
+        assert batch == 8 and all(batch % k == 0 for k in space.search["num_generations"]["choices"])
+    assert search_space("grpo", lora).enqueue["beta"] == 0.0  # TRL's default: no KL term
+
+
+def test_recommend_names_only_algorithms_alignlab_runs() -> None:
+    """Every ranked algorithm is run by `alignlab train`/`sweep` under the name its search space gives,
+    and no rule discounts an algorithm for not being runnable."""
+    from alignlab.run.algorithms import ALGORITHMS
+
+    for s in (situation(), situation("prompt", 5000), situation("binary", 500, online=True, reward="function")):
+        for candidate in recommend(s).candidates:
+            assert candidate.search_space.sweep_algorithm in ALGORITHMS, candidate.algorithm
+    assert not [r.name for r in RULES if "not run" in r.reason or "yet" in r.reason]
 
 
 # --- profiles and JSON -----------------------------------------------------------------------
@@ -411,7 +437,7 @@ def test_json_keys_are_stable() -> None:
     assert {c["algorithm"]: c["resident_models"] for c in d["candidates"]} == {
         "dpo": ["policy", "reference"], "ipo": ["policy", "reference"], "kto": ["policy", "reference"],
         "simpo": ["policy"], "orpo": ["policy"], "ppo": ["policy", "reference", "reward", "value"],
-        "rloo": ["policy", "reference", "reward"],
+        "rloo": ["policy", "reference", "reward"], "grpo": ["policy", "reward"],
     }  # fmt: skip
     assert any("MFU" in a for a in d["assumptions"])
 
@@ -433,7 +459,7 @@ def _drafts(tmp_path: Path) -> list[tuple[str, Recommendation, str | None]]:
             refs = (s.model_ref, "builtin:tiny-sft", str(folder)) if i == 0 else (s.model_ref,)
             for model_ref in refs:
                 rec = recommend(Situation(**{**s.__dict__, "data_path": data_path, "model_ref": model_ref}))
-                out += [(case, rec, a) for a in (None, "dpo", "ipo", "kto", "ppo")]
+                out += [(case, rec, a) for a in (None, *RECOMMENDABLE)]
     return out
 
 
@@ -441,12 +467,8 @@ def test_every_drafted_sweep_passes_parse_sweep_with_trl(tmp_path: Path) -> None
     from alignlab.sweep.spec import load_sweep
 
     written = 0
-    for i, (case, rec, algorithm) in enumerate(_drafts(tmp_path)):
-        try:
-            draft = draft_sweep(rec, algorithm=algorithm)
-        except UserInputError:
-            assert algorithm is None, case  # only when no sweepable candidate is left
-            continue
+    for i, (_case, rec, algorithm) in enumerate(_drafts(tmp_path)):
+        draft = draft_sweep(rec, algorithm=algorithm)
         path = write_sweep(tmp_path / "sweeps" / f"{i}.yaml", draft)
         written += 1
         spec = load_sweep(path, check_trl=True)
@@ -459,8 +481,9 @@ def test_every_drafted_sweep_passes_parse_sweep_with_trl(tmp_path: Path) -> None
         if builtin:
             assert metric == "win_rate"
         else:
-            assert metric == ("reward" if spec.algorithm == "ppo" else "preference_accuracy")
-    assert written > 250
+            online = spec.algorithm in ("ppo", "rloo", "grpo")
+            assert metric == ("reward" if online else "preference_accuracy")
+    assert written > 500
     assert list((tmp_path / "sweeps").glob(".*")) == [], "no temporary files left behind"
 
 
@@ -479,7 +502,7 @@ def test_sweep_content_for_dpo_on_a_data_file(tmp_path: Path) -> None:
     assert spec["budget"]["n_trials"] == rec.top.estimate.trials_affordable
 
 
-def test_sweep_for_ipo_and_unsweepable_algorithms() -> None:
+def test_sweep_for_ipo_and_for_the_online_top_candidate() -> None:
     rec = recommend(situation(noisy=True))
     assert rec.top.algorithm == "ipo"
     draft = draft_sweep(rec)
@@ -488,16 +511,14 @@ def test_sweep_for_ipo_and_unsweepable_algorithms() -> None:
         "dpo",
         "ipo",
     )
-    with pytest.raises(UserInputError, match="--algorithm simpo: alignlab sweeps dpo"):
-        draft_sweep(rec, algorithm="simpo")
-    with pytest.raises(UserInputError, match="--algorithm grpo: unknown"):
-        draft_sweep(rec, algorithm="grpo")
-    online = recommend(
-        situation(online=True, gpu_memory_gb=80)
-    )  # RLOO first: the sweep takes the best sweepable
-    draft = draft_sweep(online)
-    assert online.top.algorithm == "rloo" and draft.algorithm != "rloo"
-    assert any("not run by alignlab yet" in c for c in draft.comments)
+    assert draft_sweep(rec, algorithm="simpo").spec["algorithm"] == "simpo"
+    with pytest.raises(UserInputError, match="--algorithm sft: unknown"):
+        draft_sweep(rec, algorithm="sft")
+    online = recommend(situation(online=True, gpu_memory_gb=80, data_path="/data/prompts.jsonl"))
+    draft = draft_sweep(online)  # RLOO first: the sweep is RLOO's
+    assert online.top.algorithm == "rloo" and draft.spec["algorithm"] == "rloo"
+    assert draft.spec["objectives"] == [{"metric": "reward", "direction": "maximize"}]
+    assert any("reward_function: module:function" in c for c in draft.comments)
 
 
 @pytest.mark.parametrize(

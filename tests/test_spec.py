@@ -41,7 +41,7 @@ def test_every_sweep_file_parses(path: Path) -> None:
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.name)
 def test_every_run_config_parses(path: Path) -> None:
     config = load_run_config(path)
-    assert config.algorithm in ("sft", "reward", "dpo", "kto", "ppo")
+    assert config.algorithm in ("sft", "reward", "dpo", "kto", "simpo", "orpo", "ppo", "grpo", "rloo")
 
 
 def test_all_problems_reported_at_once_with_key_paths() -> None:

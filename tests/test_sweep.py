@@ -478,6 +478,7 @@ def test_the_stored_keys_stay_those_older_studies_have(
         "mlflow_parent_run_id",
         "mlflow_experiment_id",
         "tracking_uri",
+        "workers_joined",
     }
     (trial,) = study.get_trials()
     assert set(trial.user_attrs) == {
@@ -490,6 +491,7 @@ def test_the_stored_keys_stay_those_older_studies_have(
         "runtime_s",
         "adapter_path",
         "constraint_values",
+        "worker",
     }
     assert trial.user_attrs["constraint_values"] == [pytest.approx(-4.0)]  # kl 1.0 against max 5.0
 

@@ -14,10 +14,12 @@ from alignlab.run.training import run_training
 QUICK_EVAL = {"n_prompts": 8, "samples_per_prompt": 2, "max_new_tokens": 24, "n_pairs": 32}
 
 
-def tiny_config(algorithm: str = "dpo", **params: Any) -> RunConfig:
+def tiny_config(algorithm: str = "dpo", *, reward_function: str | None = None, **params: Any) -> RunConfig:
     defaults: dict[str, Any] = {"max_steps": 4, "per_device_train_batch_size": 8, "learning_rate": 1e-3}
-    if algorithm in ("dpo", "kto", "sft", "reward"):
+    if algorithm in ("dpo", "kto", "sft", "reward", "simpo", "orpo"):
         defaults["max_length"] = 64
+    if algorithm in ("grpo", "rloo"):
+        defaults.update(num_generations=4, max_completion_length=16)
     if algorithm == "ppo":
         defaults.update(
             max_steps=2,
@@ -34,6 +36,8 @@ def tiny_config(algorithm: str = "dpo", **params: Any) -> RunConfig:
         "params": {**defaults, **params},
         "eval": QUICK_EVAL,
     }
+    if reward_function is not None:
+        raw["reward_function"] = reward_function
     return RunConfig.model_validate(raw)
 
 
@@ -69,7 +73,7 @@ def test_dpo_run_is_evaluated_and_logged(studies_root: Path) -> None:
     assert (studies_root / "mlflow.db").is_file()
 
 
-@pytest.mark.parametrize("algorithm", ["sft", "reward", "kto"])
+@pytest.mark.parametrize("algorithm", ["sft", "reward", "kto", "simpo", "orpo"])
 def test_each_algorithm_runs(studies_root: Path, algorithm: str) -> None:
     config = tiny_config(algorithm)
     if algorithm == "sft":
@@ -80,8 +84,76 @@ def test_each_algorithm_runs(studies_root: Path, algorithm: str) -> None:
         "reward": {"preference_accuracy", "reward_margin"},
         "sft": {"gold_reward", "malformed_rate"},
         "kto": {"kl", "win_rate"},
+        # Reference-free in training; evaluated against the SFT policy (the adapter disabled) all the same.
+        "simpo": {"kl", "win_rate", "preference_accuracy"},
+        "orpo": {"kl", "win_rate", "preference_accuracy"},
     }
     assert expected[algorithm] <= set(result.metrics)
+    assert result.steps == 4
+
+
+def test_rloo_logs_the_gold_reward_beside_the_reward_model(studies_root: Path) -> None:
+    """GRPO shares the way its rewards are built (alignlab.run.rewards.trl_reward_funcs)."""
+    from mlflow.tracking import MlflowClient
+
+    result = run_training(tiny_config("rloo"))
+    assert result.status == "completed", result.reason
+    assert {"kl", "win_rate", "reward", "gold_reward"} <= set(result.metrics)
+    run = mlflow_run(result.mlflow_run_id or "")
+    assert run.data.tags["alignlab.reward"] == "builtin:tiny-rm"
+    client = MlflowClient()
+    learned = client.get_metric_history(run.info.run_id, "rewards/reward_model/mean")
+    gold = client.get_metric_history(run.info.run_id, "rewards/gold_reward/mean")
+    assert len(learned) == len(gold) == 4  # one point per step, side by side
+    assert all(-1.0 <= m.value <= 1.0 for m in gold)
+    # The reward model scores with the eos it was trained on: its scores spread (without it they are flat).
+    assert result.train_metrics["rewards/reward_model/std"] > 0.5
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
+def test_online_runs_train_on_the_gold_reward_function(studies_root: Path, algorithm: str) -> None:
+    result = run_training(tiny_config(algorithm, reward_function="builtin:gold"))
+    assert result.status == "completed", result.reason
+    # The training reward is the gold reward itself: held-out `reward` and `gold_reward` agree.
+    assert result.metrics["reward"] == pytest.approx(result.metrics["gold_reward"])
+    assert mlflow_run(result.mlflow_run_id or "").data.tags["alignlab.reward"] == "builtin:gold"
+
+
+def test_a_user_reward_function_drives_grpo(
+    studies_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "length_reward.py").write_text(
+        "def shorter(prompts, completions, **kwargs):\n    return [-float(len(c.split())) for c in completions]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = run_training(tiny_config("grpo", reward_function="length_reward:shorter"))
+    assert result.status == "completed", result.reason
+    assert "rewards/shorter/mean" in result.train_metrics
+    assert "rewards/gold_reward/mean" in result.train_metrics  # the gold reward is still monitored
+    assert result.metrics["reward"] < 0
+
+
+def test_kto_reference_cache_gives_the_same_losses(studies_root: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from alignlab.paths import cache_dir
+
+    for stale in (cache_dir() / "reflogps").glob("kto-*.json"):
+        stale.unlink()
+
+    def run(cache: bool) -> tuple[list[float], str]:
+        config = tiny_config("kto", max_steps=4, logging_steps=1)
+        data = config.data.model_copy(update={"max_examples": 64})
+        config = config.model_copy(update={"cache_reference": cache, "data": data})
+        result = run_training(config)
+        assert result.status == "completed", result.reason
+        history = MlflowClient().get_metric_history(result.mlflow_run_id or "", "loss")
+        tag = mlflow_run(result.mlflow_run_id or "").data.tags["alignlab.reference_logps"]
+        return [m.value for m in sorted(history, key=lambda m: m.step)], tag
+
+    off, miss, hit = run(False), run(True), run(True)
+    assert (off[1], miss[1], hit[1]) == ("off", "miss", "hit")
+    assert off[0] == pytest.approx(miss[0], abs=1e-5) and off[0] == pytest.approx(hit[0], abs=1e-5)
 
 
 def test_ppo_runs_with_the_adaptive_kl_controller(studies_root: Path) -> None:
@@ -91,6 +163,9 @@ def test_ppo_runs_with_the_adaptive_kl_controller(studies_root: Path) -> None:
     # KL above a tiny target raises the coefficient for the next batch.
     assert result.train_metrics["objective/kl_target"] == 0.001
     assert "objective/kl_coef" in result.train_metrics
+    # The learned reward model trains the policy; the gold reward of the same rollouts is logged beside it.
+    assert "objective/scores" in result.train_metrics
+    assert -1.0 <= result.train_metrics["objective/gold_reward"] <= 1.0
 
 
 def test_nan_loss_fails_the_run_with_a_reason(studies_root: Path) -> None:
@@ -102,7 +177,7 @@ def test_nan_loss_fails_the_run_with_a_reason(studies_root: Path) -> None:
     assert run.data.tags["alignlab.reason"] == result.reason
 
 
-def test_pruned_run_ends_finished_not_failed(studies_root: Path) -> None:
+def test_pruned_run_ends_killed_not_failed(studies_root: Path) -> None:
     config = tiny_config("dpo", max_steps=6).model_copy(
         update={"eval": tiny_config().eval.model_copy(update={"every_n_steps": 2})}
     )
@@ -115,7 +190,7 @@ def test_pruned_run_ends_finished_not_failed(studies_root: Path) -> None:
     result = run_training(config, on_evaluate=prune_at_first_report)
     assert result.status == "pruned" and seen == [2]
     assert result.steps < 6
-    assert mlflow_run(result.mlflow_run_id or "").info.status == "FINISHED"
+    assert mlflow_run(result.mlflow_run_id or "").info.status == "KILLED"  # stopped early, not failed
 
 
 def test_missing_model_path_is_one_line_and_writes_nothing(studies_root: Path, tmp_path: Path) -> None:

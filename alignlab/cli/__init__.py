@@ -12,6 +12,8 @@ traceback only with ``--debug``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from alignlab.cli.errors import handle_errors, set_debug
@@ -25,17 +27,22 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    set_debug(debug)
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from alignlab import __version__
 
         typer.echo(__version__)
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    set_debug(debug)
 
 
 def _register() -> None:
@@ -58,8 +65,32 @@ def _register() -> None:
 _register()
 
 
+class _Never(Exception):
+    """Stands in for an exception class the installed click does not have."""
+
+
 def main() -> None:
-    app(prog_name="alignlab")
+    """The console script: usage errors (unknown option, missing argument, bad choice) become one
+    ``error:`` line naming the command, with exit code 2, like every other bad input."""
+    import sys
+
+    # Typer vendors click (typer._click); its UsageError is the base of BadParameter, which Typer exports.
+    usage_error: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    no_args_is_help: Any = getattr(sys.modules[usage_error.__module__], "NoArgsIsHelpError", _Never)
+    code: Any
+    try:
+        code = app(prog_name="alignlab", standalone_mode=False)
+    except no_args_is_help as exc:  # `alignlab` or `alignlab sweep` alone: the help, as before
+        typer.echo(exc.ctx.get_help() if exc.ctx is not None else str(exc))
+        code = 0
+    except usage_error as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "alignlab"
+        typer.echo(f"error: {where}: {exc.format_message()} (see '{where} --help')", err=True)
+        code = 2
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "handle_errors", "main"]

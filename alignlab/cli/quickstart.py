@@ -54,9 +54,20 @@ def quickstart(
     if fresh:
         qs.reset_study(spec.name, spec.tracking_uri)
     console.print(f"{qs.sweep_path()}: {spec.description}")
-    err = Console(stderr=True, highlight=False)
-    with err.status(f"{spec.name}: starting...") as status:
-        outcome = run_sweep(spec, n_trials=n_trials, on_event=LiveProgress(spec.name, status))
+    plans = qs.sweep_workers(qs.trials_left(spec.name, n_trials or spec.budget.n_trials))
+    if plans:
+        from alignlab.cli.sweep import run_local_workers
+        from alignlab.sweep.workers import describe
+
+        console.print(f"Running it on {describe(plans)} (local worker processes sharing the study).")
+        outcome = run_local_workers(
+            spec, qs.sweep_path(), plans, n_trials=n_trials, storage=None, tracking_uri=None, trainer=None
+        )
+    else:
+        console.print("Running it in this process (1 worker: workers pay from 2 cores and 4 trials left).")
+        err = Console(stderr=True, highlight=False)
+        with err.status(f"{spec.name}: starting...") as status:
+            outcome = run_sweep(spec, n_trials=n_trials, on_event=LiveProgress(spec.name, status))
 
     console.rule("[bold]4. The best configuration")
     render_best(outcome.best, spec.name)

@@ -46,6 +46,11 @@ def build_situation(
     seq_len: str | None,
     batch_size: str,
     skip_invalid: bool = False,
+    reward: str = "unknown",
+    columns: str | None = None,
+    split: str | None = None,
+    ranking: str | None = None,
+    attributes: str | None = None,
 ) -> tuple[Situation, list[str]]:
     """Parse the options and build the situation (profiling ``data`` when given); also returns the
     data profile's notes. Raises :class:`UserInputError` listing every problem, before reading ``data``."""
@@ -68,6 +73,7 @@ def build_situation(
         problems.append("--n-examples: required with --data-type")
     given: dict[str, Any] = {
         "method": method,
+        "reward": reward,
         "gpu_memory_gb": _number(gpu_memory_gb, "--gpu-memory-gb", problems),
         "gpu_hours": _number(gpu_hours, "--gpu-hours", problems),
         "batch_size": _number(batch_size, "--batch-size", problems, integer=True),
@@ -87,6 +93,16 @@ def build_situation(
         shape = parse_model(model if model is not None else DEFAULT_MODEL)
     except UserInputError as exc:
         problems.extend(exc.problems)
+    read = None
+    if data is not None:
+        from alignlab.cli.data import read_options
+
+        try:
+            read = read_options(columns=columns, split=split, ranking=ranking, attributes=attributes)
+        except UserInputError as exc:
+            problems.extend(exc.problems)
+    elif any(v is not None for v in (columns, split, ranking, attributes)):
+        problems.append("--columns, --split, --ranking and --attributes say how to read --data; give --data PATH")
     if problems:
         raise UserInputError(problems)
 
@@ -94,10 +110,11 @@ def build_situation(
     if data is None:
         return Situation(**common), []
 
-    from alignlab.data import load_feedback, profile_feedback
+    from alignlab.data import open_feedback, profile_feedback
 
-    profile = profile_feedback(load_feedback(data, skip_invalid=skip_invalid))
-    return situation_from_profile(profile, **common), list(profile.notes)
+    profile = profile_feedback(open_feedback(data, skip_invalid=skip_invalid, options=read))
+    notes = [*profile.made, *profile.notes, *(f"not used: {u}" for u in profile.unused)]
+    return situation_from_profile(profile, **common), notes
 
 
 @handle_errors
@@ -136,6 +153,12 @@ def recommend(
     online: bool = typer.Option(
         False, "--online", help="Feedback on the policy's own samples arrives during training."
     ),
+    reward: str = typer.Option(
+        "unknown",
+        "--reward",
+        metavar="model|function",
+        help="What can score the policy's samples: a trained reward model, or a reward function (a verifier).",
+    ),
     method: str = typer.Option(
         "lora", "--method", metavar="lora|qlora|full", help="How the policy is trained."
     ),
@@ -156,14 +179,26 @@ def recommend(
         None,
         "--algorithm",
         metavar="NAME",
-        help="With --write-sweep: the candidate to sweep (dpo, ipo, kto, ppo).",
+        help="With --write-sweep: the candidate to sweep (any ranked algorithm).",
     ),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="With --data: skip invalid records instead of failing."
     ),
+    columns: str | None = typer.Option(
+        None, "--columns", metavar="TARGET=FIELD,...", help="With --data: a column mapping, e.g. prompt=instruction,chosen=good,rejected=bad."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", metavar="NAME", help="With --data: the split of a Hugging Face dataset folder."
+    ),
+    ranking: str | None = typer.Option(
+        None, "--ranking", metavar="all|best-vs-rest|adjacent", help="With --data: how ranked answers become pairs (default: all)."
+    ),
+    attributes: str | None = typer.Option(
+        None, "--attributes", metavar="NAME[=W],...", help="With --data: multi-attribute scores to score by (default: helpfulness)."
+    ),
 ) -> None:
-    """Rank PPO, DPO, KTO, IPO, SimPO, ORPO and RLOO for your data, model and budget, with reasons,
-    memory and time estimates, and a search space to sweep."""
+    """Rank DPO, IPO, KTO, SimPO, ORPO, PPO, RLOO and GRPO for your data, model and budget, with reasons,
+    memory and time estimates, and a search space to sweep (every one runs with `alignlab train` and `sweep`)."""
     from alignlab.errors import UserInputError
     from alignlab.recommend import draft_sweep
     from alignlab.recommend import recommend as rank
@@ -187,6 +222,11 @@ def recommend(
         seq_len=seq_len,
         batch_size=batch_size,
         skip_invalid=skip_invalid,
+        reward=reward,
+        columns=columns,
+        split=split,
+        ranking=ranking,
+        attributes=attributes,
     )
     rec = rank(situation)
     sweep: dict[str, Any] | None = None

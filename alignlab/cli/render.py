@@ -18,48 +18,84 @@ def fmt_value(value: Any) -> str:
 
 
 class LiveProgress:
-    """A one-line live display of a running sweep: trial k of N, best so far, the trial's step, ETA.
+    """A one-line live display of a running sweep: trials finished of N, best so far, each running
+    trial's step, ETA; finished trials are printed above the line.
 
     Pass it as ``run_sweep(..., on_event=LiveProgress(name, status))`` with ``status`` a rich Status
-    (``console.status(...)``); finished trials are printed above the line.
+    (``console.status(...)``). For local worker processes (``--workers``), pass ``workers=N`` and feed
+    it their JSON events through :meth:`from_json`; the ETA divides by the number of workers.
     """
 
-    def __init__(self, name: str, status: Any) -> None:
+    def __init__(self, name: str, status: Any, *, workers: int = 1) -> None:
         self.name = name
         self.status = status
-        self.started = time.monotonic()
+        self.workers = workers
         self.trial_times: list[float] = []
-        self.trial_started = self.started
+        self.started_at: dict[str, float] = {}
+        self.running: dict[str, tuple[int, int, int]] = {}
+        """worker -> (trial number, step, max steps)."""
         self.best: float | None = None
+        self.finished = 0
+
+    def from_json(self, index: int, event: dict[str, Any]) -> None:
+        """An event of local worker ``index`` (a JSON line of ``sweep run --events``)."""
+        from alignlab.run.training import RunResult
+        from alignlab.sweep.study import SweepEvent
+
+        if event.get("kind") not in ("trial_started", "step", "trial_finished"):
+            return
+        result = RunResult(**event["result"]) if event.get("result") else None
+        self(SweepEvent(**{**event, "result": result, "worker": f"worker {index}"}))
 
     def __call__(self, event: Any) -> None:
+        key = event.worker or "worker 0"
+        now = time.monotonic()
         if event.kind == "trial_started":
-            self.trial_started = time.monotonic()
+            self.started_at[key] = now
+            self.running[key] = (event.trial_number, 0, 0)
+        elif event.kind == "step":
+            self.running[key] = (event.trial_number, event.step, event.max_steps)
         elif event.kind == "trial_finished":
-            self.trial_times.append(time.monotonic() - self.trial_started)
+            self.trial_times.append(now - self.started_at.get(key, now))
+            self.running.pop(key, None)
             self.best = event.best_value if event.best_value is not None else self.best
-            result = event.result
-            shown = ", ".join(f"{k}={fmt_value(v)}" for k, v in event.params.items())
-            metrics = ", ".join(
-                f"{k}={v:.3f}"
-                for k, v in sorted(result.metrics.items())
-                if k in ("win_rate", "preference_accuracy", "kl", "gold_reward")
-            )
-            line = f"trial {event.trial_number}: {result.status} ({result.runtime_s:.0f}s) {shown}"
-            if metrics:
-                line += f" -> {metrics}"
-            if result.reason:
-                line += f" [{result.reason}]"
-            self.status.console.print(line)
-        remaining = max(0, event.n_trials - event.finished)
+            self.status.console.print(self._finished_line(event, key))
+        self.finished = max(self.finished, event.finished)
+        remaining = max(0, event.n_trials - self.finished)
         eta = ""
         if self.trial_times:
-            eta = f", ETA {remaining * sum(self.trial_times) / len(self.trial_times) / 60:.1f} min"
+            mean = sum(self.trial_times) / len(self.trial_times)
+            eta = f", ETA {remaining * mean / max(1, self.workers) / 60:.1f} min"
         best = f", best {self.best:.4f}" if self.best is not None else ""
-        step = f", step {event.step}/{event.max_steps}" if event.kind == "step" and event.max_steps else ""
-        self.status.update(
-            f"{self.name}: trial {min(event.finished + 1, event.n_trials)} of {event.n_trials} (#{event.trial_number}{step}){best}{eta}"
+        if self.workers == 1:
+            step = f", step {event.step}/{event.max_steps}" if event.kind == "step" and event.max_steps else ""
+            self.status.update(
+                f"{self.name}: trial {min(self.finished + 1, event.n_trials)} of {event.n_trials} "
+                f"(#{event.trial_number}{step}){best}{eta}"
+            )
+            return
+        running = ", ".join(
+            f"#{n}" + (f" {s}/{m}" if m else "") for n, s, m in sorted(self.running.values())
         )
+        self.status.update(
+            f"{self.name}: {self.finished} of {event.n_trials} finished{best}{eta}; running {running or '-'}"
+        )
+
+    def _finished_line(self, event: Any, worker: str) -> str:
+        result = event.result
+        shown = ", ".join(f"{k}={fmt_value(v)}" for k, v in event.params.items())
+        metrics = ", ".join(
+            f"{k}={v:.3f}"
+            for k, v in sorted(result.metrics.items())
+            if k in ("win_rate", "preference_accuracy", "kl", "gold_reward")
+        )
+        prefix = f"[{worker}] " if self.workers > 1 else ""
+        line = f"{prefix}trial {event.trial_number}: {result.status} ({result.runtime_s:.0f}s) {shown}"
+        if metrics:
+            line += f" -> {metrics}"
+        if result.reason:
+            line += f" [{result.reason}]"
+        return line
 
 
 def render_best(best: Any, name: str) -> None:

@@ -5,7 +5,9 @@ alignlab.cli registers :data:`sweep_app` (``sweep``), :data:`studies_app` (``stu
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +29,74 @@ def sweep_run(
         ..., metavar="SPEC", help="A sweep file (YAML), e.g. sweeps/quickstart.yaml."
     ),
     n_trials: int = typer.Option(
-        None, "--n-trials", min=1, help="Finished trials to reach (default: the file's budget)."
+        None, "--n-trials", min=1, help="Finished trials to reach in the study (default: the file's budget)."
     ),
     storage: str = typer.Option(
-        None, "--storage", help="Optuna storage URL (default: the file's, else sqlite under studies/<name>/)."
+        None,
+        "--storage",
+        envvar="ALIGNLAB_STORAGE",
+        show_envvar=True,
+        help="Optuna storage URL (default: the file's, else sqlite under studies/<name>/). Every worker "
+        "given the same URL joins the study, e.g. postgresql://USER@HOST:5432/DB from several machines.",
     ),
+    workers: str = typer.Option(
+        None,
+        "--workers",
+        help="Run N local worker processes (auto: one per visible GPU, or one per CPU core) with one live view.",
+    ),
+    tracking_uri: str = typer.Option(
+        None,
+        "--tracking-uri",
+        envvar="ALIGNLAB_TRACKING_URI",
+        show_envvar=True,
+        help="MLflow tracking URI (default: the file's, else studies/mlflow.db), e.g. an MLflow server's http://HOST:5000.",
+    ),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="torch CPU threads of this worker (OMP_NUM_THREADS)."
+    ),
+    trainer: str = typer.Option(
+        None,
+        "--trainer",
+        help="MODULE:FUNCTION run for each trial instead of TRL training (run_training's signature).",
+    ),
+    events: bool = typer.Option(False, "--events", hidden=True, help="Print progress as JSON lines."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
-    """Run (or resume) a sweep until its budget of finished trials is reached."""
+    """Run (or join, or resume) a sweep until its study has its budget of finished trials."""
+    import os
+
     from rich.console import Console
 
-    from alignlab.sweep.study import run_sweep
-    from alignlab.validate import load_valid_sweep
+    if threads is not None:  # before torch is imported: it reads these once
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    with _masked_errors(), _sigterm_as_interrupt():
+        from alignlab.sweep.study import run_sweep
+        from alignlab.validate import load_valid_sweep
 
-    spec = load_valid_sweep(spec_path)
-    console = Console(stderr=True)
-    with console.status(f"{spec.name}: starting...") as status:
-        outcome = run_sweep(
-            spec, n_trials=n_trials, storage=storage, on_event=LiveProgress(spec.name, status)
-        )
+        spec = load_valid_sweep(spec_path)
+        if tracking_uri is not None:
+            spec = spec.model_copy(update={"tracking_uri": tracking_uri})
+        if workers is not None:
+            outcome = run_local_workers(
+                spec, spec_path, workers, n_trials=n_trials, storage=storage, tracking_uri=tracking_uri, trainer=trainer
+            )
+        elif events:
+            outcome = run_sweep(
+                spec, n_trials=n_trials, storage=storage, on_event=_print_event, train=_load_trainer(trainer)
+            )
+        else:
+            console = Console(stderr=True)
+            with console.status(f"{spec.name}: starting...") as status:
+                outcome = run_sweep(
+                    spec,
+                    n_trials=n_trials,
+                    storage=storage,
+                    on_event=LiveProgress(spec.name, status),
+                    train=_load_trainer(trainer),
+                )
+    if events:
+        typer.echo(json.dumps({"kind": "outcome", **_outcome_dict(outcome)}, default=str))
+        return
     if as_json:
         typer.echo(json.dumps(_outcome_dict(outcome), indent=2, default=str))
         return
@@ -57,10 +108,110 @@ def sweep_run(
     )
 
 
+def run_local_workers(
+    spec: Any,
+    spec_path: Path,
+    workers: str | list[Any],
+    *,
+    n_trials: int | None,
+    storage: str | None,
+    tracking_uri: str | None,
+    trainer: str | None,
+) -> Any:
+    """``--workers`` (or a plan of alignlab.sweep.workers): start and watch the local worker processes
+    with one live view; the outcome is read from the study."""
+    from rich.console import Console
+
+    from alignlab.errors import UserInputError
+    from alignlab.paths import study_dir
+    from alignlab.sweep import workers as local
+    from alignlab.sweep.study import outcome_of
+
+    budget = n_trials or spec.budget.n_trials
+    plans = local.plan_workers(local.parse_workers(workers), remaining=budget) if isinstance(workers, str) else workers
+    command, env = local.worker_command(
+        spec_path, storage=storage, n_trials=n_trials, tracking_uri=tracking_uri, trainer=trainer
+    )
+    err = Console(stderr=True)
+    err.print(f"{spec.name}: {local.describe(plans)}")
+    with err.status(f"{spec.name}: starting {len(plans)} workers...") as status:
+        progress = LiveProgress(spec.name, status, workers=len(plans))
+        ends = local.run_workers(
+            command, plans, env=env, log_dir=study_dir(spec.name) / "workers", on_event=progress.from_json
+        )
+    failed = [e for e in ends if e.returncode != 0]
+    if failed:
+        raise UserInputError(
+            [f"worker {e.index} exited with code {e.returncode}: {e.last_error} (log: {e.log})" for e in failed]
+        )
+    return outcome_of(spec, storage=storage, n_workers=len(plans))
+
+
 def _outcome_dict(outcome: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(outcome)
+
+
+def _print_event(event: Any) -> None:
+    from dataclasses import asdict
+
+    typer.echo(json.dumps(asdict(event), default=str))
+
+
+def _load_trainer(reference: str | None) -> Any:
+    """``--trainer MODULE:FUNCTION``: the function each trial calls instead of run_training."""
+    if reference is None:
+        return None
+    import importlib
+
+    from alignlab.errors import UserInputError
+
+    module_name, _, attr = reference.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attr) if attr else None
+    except (ImportError, AttributeError) as exc:
+        raise UserInputError(f"--trainer {reference}: cannot load it ({exc})") from None
+    if not callable(function):
+        raise UserInputError(f"--trainer {reference}: expected MODULE:FUNCTION naming a function")
+    return function
+
+
+@contextlib.contextmanager
+def _masked_errors() -> Iterator[None]:
+    """Errors leave with every password this process saw masked (alignlab.sweep.secrets)."""
+    from alignlab.errors import UserInputError
+    from alignlab.sweep.secrets import mask_text
+
+    try:
+        yield
+    except UserInputError as exc:
+        raise UserInputError([mask_text(p) for p in exc.problems]) from None
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        if mask_text(text) != text:
+            raise RuntimeError(mask_text(text)) from None
+        raise
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (Slurm's preemption, ``kill``) stops a worker as Ctrl-C does: its trial ends cleanly."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @sweep_app.command("status")

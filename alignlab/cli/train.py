@@ -1,4 +1,4 @@
-"""`alignlab train CONFIG`: one training run from a run config."""
+"""`alignlab train CONFIG [key=value ...]`: one training run from a run config, with overrides."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from alignlab.cli.errors import handle_errors
 @handle_errors
 def train(
     config: Path = typer.Argument(..., help="A run config (YAML), e.g. sweeps/runs/dpo.yaml."),
+    overrides: list[str] = typer.Argument(
+        None,
+        help="key=value overrides, validated like the file: TRL fields (learning_rate=1e-4 beta=0.2) "
+        "or run-config keys, dotted for nested ones (seed=1 lora.r=16 data.max_examples=500).",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     tracking_uri: str = typer.Option(
         None, "--tracking-uri", help="MLflow tracking URI (default: the config's, else studies/mlflow.db)."
@@ -23,7 +29,7 @@ def train(
 
     from alignlab.validate import load_valid_run_config
 
-    run_config = load_valid_run_config(config)  # the checks of `alignlab validate`: every problem at once
+    run_config = load_valid_run_config(config, overrides=overrides or [])  # `alignlab validate`'s checks
     if tracking_uri:
         run_config = run_config.model_copy(update={"tracking_uri": tracking_uri})
     console = Console(stderr=True)

@@ -25,9 +25,10 @@ Method = Literal["lora", "qlora", "full"]
 """How the policy is trained: LoRA adapters on bf16 weights, LoRA on 4-bit weights, or all weights."""
 METHODS: tuple[str, ...] = get_args(Method)
 
-RecommendableAlgorithm = Literal["dpo", "ipo", "kto", "simpo", "orpo", "ppo", "rloo"]
+RecommendableAlgorithm = Literal["dpo", "ipo", "kto", "simpo", "orpo", "ppo", "rloo", "grpo"]
 """Algorithms :mod:`alignlab.recommend` ranks and estimates; IPO is DPO with ``loss_type: ipo`` (same cost).
-Not all of them are run by ``alignlab train``/``sweep`` (those are :data:`alignlab.run.config.ALGORITHMS`)."""
+Each is run by ``alignlab train``/``sweep`` (as :data:`alignlab.run.algorithms.ALGORITHMS` names it: IPO
+as ``dpo``), so a recommendation never names one alignlab cannot run."""
 RECOMMENDABLE: tuple[str, ...] = get_args(RecommendableAlgorithm)
 
 
@@ -61,7 +62,8 @@ class AlgorithmProfile:
     """How ``flops_per_token`` adds up, shown with the estimate."""
 
 
-#: Per algorithm. Derivations assume TRL 1.12's trainers (PPO: ``num_ppo_epochs=4``; RLOO: k=2, one update).
+#: Per algorithm. Derivations assume TRL 1.12's trainers at their defaults (PPO: ``num_ppo_epochs=4``;
+#: RLOO: k=2, one update; GRPO: k=8, one update, beta 0 so no reference pass).
 PROFILES: dict[str, AlgorithmProfile] = {
     "dpo": AlgorithmProfile(
         resident=("policy", "reference"),
@@ -140,6 +142,18 @@ PROFILES: dict[str, AlgorithmProfile] = {
         flops_per_token=24,
         flops_derivation="2 samples x (policy, reference, reward forwards 3 x 2 + 6 trained)",
     ),
+    "grpo": AlgorithmProfile(
+        resident=("policy", "reward"),
+        reference=False,
+        reward_model=True,
+        value_model=False,
+        generates=True,
+        trained_sequences=1,
+        samples_per_prompt=8,
+        flops_per_token=64,
+        flops_derivation="8 samples x (reward forward 2 + 6 trained); beta 0: no reference pass, and with one "
+        "update per batch the old log-probs are the current ones",
+    ),
 }
 
 
@@ -159,6 +173,8 @@ class TrainSetup:
     """LoRA rank on all linear layers of each block (alignlab's default LoraSettings)."""
     response_fraction: float = 0.5
     """Online algorithms: fraction of ``seq_len`` that is the generated response."""
+    reward_model_resident: bool = True
+    """Online algorithms score samples with a reward model in memory; False for a reward function."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,7 +333,7 @@ def estimate_memory(shape: ModelShape, algorithm: str, setup: TrainSetup) -> Mem
                     "reference weights", 0.0, "the base weights with the adapter disabled: no second copy"
                 )
             )
-    if prof.reward_model:
+    if prof.reward_model and setup.reward_model_resident:
         terms.append(
             MemoryTerm(
                 "reward model weights", weights, "a frozen reward model of the policy's size and format"

@@ -39,8 +39,9 @@ class SearchSpace:
     """TRL fields set in every trial."""
     enqueue: dict[str, Any]
     """The literature defaults, run as the first trial."""
-    sweep_algorithm: str | None
-    """What ``alignlab sweep`` runs it as (IPO is ``dpo`` with ``loss_type: ipo``); None when it cannot yet."""
+    sweep_algorithm: str
+    """What ``alignlab sweep`` runs it as (a key of alignlab.run.algorithms.ALGORITHMS; IPO is ``dpo`` with
+    ``loss_type: ipo``)."""
     notes: tuple[str, ...] = ()
     """Where the ranges come from and what was derived from the data."""
 
@@ -158,12 +159,16 @@ def search_space(algorithm: str, s: Situation) -> SearchSpace:
         )
     if algorithm == "simpo":
         return SearchSpace(
-            "CPOConfig(loss_type='simpo', cpo_alpha=0) (trl.experimental.cpo)",
-            {"beta": _float(2.0, 10.0, log=True), "simpo_gamma": _float(0.3, 1.6), "learning_rate": lr},
-            {**offline_fixed, "loss_type": "simpo", "cpo_alpha": 0.0},
-            {"beta": 2.0, "simpo_gamma": 0.5, "learning_rate": lr_default},
-            None,
-            ("beta 2..10 and simpo_gamma 0.3..1.6 (Meng et al. 2024, gamma/beta about 0.5)", lr_note),
+            "CPOConfig (trl.experimental.cpo), loss_type simpo, cpo_alpha 0",
+            {"beta": _float(1.0, 10.0, log=True), "simpo_gamma": _float(0.3, 1.6), "learning_rate": lr},
+            offline_fixed,
+            {"beta": 2.0, "simpo_gamma": 1.0, "learning_rate": lr_default},
+            "simpo",
+            (
+                "beta log 1..10 and simpo_gamma 0.3..1.6 (Meng et al. 2024: beta 2-10, gamma/beta 0.3-0.8; "
+                "default beta 2, gamma 1, their Llama-3 setting); alignlab sets loss_type simpo and cpo_alpha 0",
+                lr_note,
+            ),
         )
     if algorithm == "orpo":
         return SearchSpace(
@@ -171,16 +176,53 @@ def search_space(algorithm: str, s: Situation) -> SearchSpace:
             {"beta": _float(0.05, 1.0, log=True), "learning_rate": lr},
             offline_fixed,
             {"beta": 0.1, "learning_rate": lr_default},
-            None,
+            "orpo",
             ("beta is ORPO's lambda, log 0.05..1 around the paper's 0.1 (Hong et al. 2024)", lr_note),
         )
-    if algorithm == "rloo":
+    if algorithm in ("rloo", "grpo"):
+        # Each optimizer step takes per_device_train_batch_size completions, whole groups of num_generations.
+        batch = max(8, 8 * math.ceil(s.batch_size / 8))
+        online_fixed = {
+            **shared_fixed,
+            "per_device_train_batch_size": batch,
+            "max_completion_length": max(1, int(s.seq_len * 0.5)),
+        }
+        temperature = _float(0.7, 1.2)
+        if algorithm == "rloo":
+            return SearchSpace(
+                "RLOOConfig",
+                {
+                    "beta": _float(0.01, 0.2, log=True),
+                    "num_generations": {"type": "categorical", "choices": [2, 4]},
+                    "temperature": temperature,
+                    "learning_rate": lr,
+                },
+                online_fixed,
+                {"beta": 0.05, "num_generations": 2, "temperature": 1.0, "learning_rate": lr_default},
+                "rloo",
+                (
+                    "beta (KL coefficient) log 0.01..0.2 around TRL's 0.05; num_generations (k) 2 or 4 "
+                    "(Ahmadian et al. 2024)",
+                    "temperature 0.7..1.2 of the training samples",
+                    lr_note,
+                ),
+            )
         return SearchSpace(
-            "RLOOConfig",
-            {"beta": _float(0.01, 0.2, log=True), "learning_rate": lr},
-            {**shared_fixed, "num_generations": 2, "max_completion_length": max(1, int(s.seq_len * 0.5))},
-            {"beta": 0.05, "learning_rate": lr_default},
-            None,
-            ("beta (KL coefficient) log 0.01..0.2 around TRL's 0.05 (Ahmadian et al. 2024)", lr_note),
+            "GRPOConfig",
+            {
+                "beta": _float(0.0, 0.1),
+                "num_generations": {"type": "categorical", "choices": [4, 8]},
+                "temperature": temperature,
+                "learning_rate": lr,
+            },
+            online_fixed,
+            {"beta": 0.0, "num_generations": 8, "temperature": 1.0, "learning_rate": lr_default},
+            "grpo",
+            (
+                "beta (KL coefficient) 0..0.1: TRL's default 0 (no reference pass), DeepSeekMath 0.04 (Shao et al. 2024)",
+                "num_generations 4 or 8 samples per prompt (TRL's default 8)",
+                "temperature 0.7..1.2 of the training samples",
+                lr_note,
+            ),
         )
     raise ValueError(f"unknown algorithm {algorithm!r}")

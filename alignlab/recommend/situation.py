@@ -38,6 +38,12 @@ DataType = Literal["pairwise", "binary", "scalar", "prompt"]
 """The kind of feedback: preference pairs, good/bad labels, numeric scores, or prompts alone."""
 DATA_TYPES: tuple[str, ...] = get_args(DataType)
 
+RewardSource = Literal["unknown", "model", "function"]
+"""What can score the policy's own samples: a trained reward model, a reward function (a verifier or a
+programmatic check, TRL's ``module:function``), or unknown (none given: online algorithms on feedback
+data train a reward model on it first)."""
+REWARD_SOURCES: tuple[str, ...] = get_args(RewardSource)
+
 # ---------------------------------------------------------------------------------------------
 # Thresholds. Each is a judgement call stated in the output, not a measured constant.
 # ---------------------------------------------------------------------------------------------
@@ -137,6 +143,8 @@ def situation_problems(values: Mapping[str, Any]) -> list[str]:
         problems.append("--desirable-fraction: applies to --data-type binary only")
     if "method" in values and values["method"] not in METHODS:
         problems.append(f"--method: expected one of {', '.join(METHODS)}, but got {values['method']!r}")
+    if "reward" in values and values["reward"] not in REWARD_SOURCES:
+        problems.append(f"--reward: expected one of {', '.join(REWARD_SOURCES)}, but got {values['reward']!r}")
     for name, limit in LIMITS.items():
         if values.get(name) is not None and (problem := limit.problem(values[name])) is not None:
             problems.append(problem)
@@ -169,6 +177,8 @@ class Situation:
     """The labels are believed noisy (low rater agreement, flipped labels)."""
     online: bool = False
     """Learning must be online: new feedback (rewards) on the policy's own samples arrives during training."""
+    reward: RewardSource = "unknown"
+    """What scores the policy's samples for online algorithms: ``model``, ``function`` or ``unknown``."""
     gpu_memory_gb: float | None = None
     """Memory of the one GPU, in GiB; None when unknown (nothing is ruled out for memory)."""
     gpu_hours: float | None = None
@@ -193,7 +203,12 @@ class Situation:
         return round(self.desirable_fraction * self.n_examples)
 
     def setup(self) -> TrainSetup:
-        return TrainSetup(method=self.method, seq_len=self.seq_len, batch_size=self.batch_size)
+        return TrainSetup(
+            method=self.method,
+            seq_len=self.seq_len,
+            batch_size=self.batch_size,
+            reward_model_resident=self.reward != "function",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -204,6 +219,7 @@ class Situation:
             "n_pairs": self.n_pairs,
             "noisy": self.noisy,
             "online": self.online,
+            "reward": self.reward,
             "model": self.model.to_dict(),
             "model_ref": self.model_ref,
             "method": self.method,
@@ -259,6 +275,7 @@ FACTS: dict[str, tuple[Any, ...]] = {
     "pairable": ("yes", "no", "unknown"),
     "noisy": (True, False),
     "online": (True, False),
+    "reward": REWARD_SOURCES,
     "budget": ("tight", "ample", "unknown"),
     "method": METHODS,
     **{f"fits_{a}": ("yes", "no", "unknown") for a in RECOMMENDABLE},
@@ -299,10 +316,12 @@ def examples_for(algorithm: str, s: Situation) -> int:
 
 def estimate(algorithm: str, s: Situation, *, compute: ComputeAssumptions = DEFAULT_COMPUTE) -> Estimate:
     """Memory and trial cost of ``algorithm``; online algorithms on feedback data first train a reward
-    model on it (once per study), prompt-only data needs the user's own reward model."""
+    model on it (once per study) unless a reward model or function is given; prompt-only data needs the
+    user's own reward model or function."""
     setup = s.setup()
     memory = estimate_memory(s.model, algorithm, setup)
-    rm_examples = s.n_examples if PROFILES[algorithm].reward_model and s.data_type != "prompt" else 0
+    trains_rm = PROFILES[algorithm].reward_model and s.data_type != "prompt" and s.reward == "unknown"
+    rm_examples = s.n_examples if trains_rm else 0
     cost = estimate_trial_cost(
         s.model,
         algorithm,
@@ -333,6 +352,7 @@ def derive_facts(s: Situation, estimates: Mapping[str, Estimate]) -> dict[str, A
         "pairable": pairable,
         "noisy": s.noisy,
         "online": s.online,
+        "reward": s.reward,
         "budget": budget,
         "method": s.method,
     }

@@ -16,7 +16,7 @@ from typing import Any
 
 from alignlab.errors import UserInputError
 from alignlab.paths import write_atomic
-from alignlab.recommend.costs import DEFAULT_COMPUTE, RECOMMENDABLE
+from alignlab.recommend.costs import DEFAULT_COMPUTE, PROFILES, RECOMMENDABLE
 from alignlab.recommend.ranking import Recommendation
 
 MIN_SWEEP_TRIALS = 4
@@ -66,9 +66,8 @@ def sweep_name(data_path: str | None, algorithm: str) -> str:
 
 
 def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDraft:
-    """A sweep file for ``algorithm`` (default: the best-ranked one alignlab can sweep). Raises
-    :class:`UserInputError` for an algorithm alignlab cannot sweep yet. Checked with
-    ``parse_sweep(check_trl=False)`` (no trl import); tests check it with TRL too."""
+    """A sweep file for ``algorithm`` (default: the top candidate; every recommendable algorithm runs).
+    Checked with ``parse_sweep(check_trl=False)`` (no trl import); tests check it with TRL too."""
     from alignlab.run.config import BUILTIN_MODELS
     from alignlab.sweep.spec import parse_sweep
 
@@ -77,29 +76,15 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
         "Drafted by `alignlab recommend`: literature ranges and estimates, a starting point to edit."
     ]
     if algorithm is None:
-        sweepable = [
-            c for c in rec.candidates if c.search_space.sweep_algorithm is not None and not c.ruled_out
-        ]
-        if not sweepable:
-            raise UserInputError(
-                "--write-sweep: no candidate alignlab can sweep (dpo, ipo, kto, ppo) fits this situation"
-            )
-        chosen = sweepable[0]
-        if chosen is not rec.top:
-            comments.append(
-                f"The top candidate, {rec.top.algorithm}, is not run by alignlab yet; this sweeps {chosen.algorithm}, the best that is."
-            )
+        chosen = rec.top
+        if chosen.ruled_out:
+            raise UserInputError("--write-sweep: every candidate is ruled out in this situation")
     else:
         if algorithm not in RECOMMENDABLE:
             raise UserInputError(
                 f"--algorithm {algorithm}: unknown (expected one of {', '.join(RECOMMENDABLE)})"
             )
         chosen = rec.candidate(algorithm)
-        if chosen.search_space.sweep_algorithm is None:
-            raise UserInputError(
-                f"--algorithm {algorithm}: alignlab sweeps dpo, ipo (as dpo with loss_type ipo), kto and ppo; "
-                f"{algorithm} runs with TRL's {chosen.search_space.trl_config} directly"
-            )
         if chosen.ruled_out:
             comments.append(f"{algorithm} was ruled out: {chosen.reasons[0].reason}.")
     if chosen.estimate.fits is False:
@@ -109,7 +94,7 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
         )
     space = chosen.search_space
     run_as = space.sweep_algorithm
-    assert run_as is not None
+    online = PROFILES[chosen.algorithm].generates
 
     if s.model_ref is not None and (s.model_ref in BUILTIN_MODELS or Path(s.model_ref).expanduser().is_dir()):
         model = (
@@ -130,7 +115,7 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
     builtin = s.data_path is None
     if builtin:
         objective = "win_rate"
-    elif run_as == "ppo":
+    elif online:
         objective = "reward"
     else:
         objective = "preference_accuracy"
@@ -140,9 +125,10 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
         "algorithm": run_as,
         "model": model,
     }
-    if run_as == "ppo" and not builtin:
+    if online and not builtin:
         comments.append(
-            "reward_model: PPO needs one on your data (a sequence classifier sharing the policy's tokenizer); add `reward_model: PATH`."
+            f"reward: {chosen.algorithm} scores its samples; add `reward_model: PATH` (a sequence classifier sharing "
+            "the policy's tokenizer) or `reward_function: module:function` (TRL's reward-function convention)."
         )
     spec["data"] = data
     spec["fixed"] = dict(space.fixed)
@@ -152,7 +138,7 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
             "lora: alignlab trains LoRA on bf16 weights; 4-bit loading (QLoRA) is not a sweep setting yet."
         )
     steps = max(1, math.ceil(chosen.estimate.cost.examples * DEFAULT_COMPUTE.epochs_per_trial / s.batch_size))
-    if run_as != "ppo":
+    if not online:
         spec["eval"] = {"every_n_steps": max(1, steps // 4)}
     spec["search"] = space.search
     spec["objectives"] = [{"metric": objective, "direction": "maximize"}]

@@ -43,6 +43,7 @@ from alignlab.results.report_figures import (
 )
 from alignlab.run.tracking import DEFAULT_UI_URL, metric_histories, run_url
 from alignlab.sweep.records import StudyRecord, TrialRecord, open_study, trial_records
+from alignlab.sweep.secrets import mask as mask_url
 
 PLOT_KEYS: tuple[str, ...] = ("history", "parallel", "importance", "pareto", "param", "curves")
 #: Main searched parameter of each algorithm, in the order the report looks for them.
@@ -203,6 +204,7 @@ def _build(
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["mask_url"] = mask_url  # a password in a storage or tracking URL never reaches the page
     page = env.get_template("report.html.j2").render(
         study=record,
         objectives=record.objectives,

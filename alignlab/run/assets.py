@@ -150,10 +150,17 @@ def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
         train: list[dict[str, Any]]
         if kind == "sft":
             train = [dict(r) for r in task.sft_corpus(n=assets.config.sft_examples, seed=seed)]
+        elif kind == "binary" and settings.binary_from == "pairs":
+            pairs = load_feedback_rows(assets.feedback["pairwise"], kind="pairwise")
+            noisy = apply_label_noise(pairs, "pairwise", settings.label_noise, seed=seed)
+            train = [
+                {"prompt": p["prompt"], "completion": p[side], "label": side == "chosen"}
+                for p in noisy
+                for side in ("chosen", "rejected")
+            ]
         else:
             source = assets.feedback["pairwise" if kind == "prompt" else kind]
-            train = load_feedback_rows(source, kind=kind)
-        train = apply_label_noise(train, kind, settings.label_noise, seed=seed)
+            train = apply_label_noise(load_feedback_rows(source, kind=kind), kind, settings.label_noise, seed=seed)
         eval_pairs = _builtin_eval_pairs(assets)
         train = _cap(train, settings.max_examples)
         return RunData(
@@ -166,7 +173,7 @@ def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
     assert settings.path is not None
     from alignlab.data import load_feedback
 
-    data = load_feedback(settings.path)
+    data = load_feedback(settings.path, **settings.read_options())
     held_out, kept = _split(data.records, settings.eval_fraction, seed=seed)
     eval_pairs = [dict(r) for r in held_out] if data.kind == "pairwise" else []
     from dataclasses import replace
@@ -277,11 +284,13 @@ def reference_problems(
     data: DataSettings | None,
     seed: int,
     where: str,
+    reward_function: str | None = None,
 ) -> list[str]:
     """Problems with the model, reward model and data of a run (or a sweep over ``algorithms``), found
     without building, training or writing anything; one line each, ``where: key: what``.
 
-    Built-in models are known names, built on first use and not here. A data file is read (every
+    Built-in models are known names, built on first use and not here; a ``reward_function`` is imported
+    and its signature checked (alignlab.run.rewards). A data file is read (every
     broken line is reported), split as a run splits it, and converted to the shape each algorithm
     trains on. ``None`` skips a reference (validate passes it for a section that failed its schema).
     """
@@ -289,7 +298,12 @@ def reference_problems(
 
     problems = model_problems(model, key="model") if model is not None else []
     for name in (a for a in algorithms if algorithm_of(a).NEEDS_REWARD_MODEL):
-        if reward_model is not None:
+        if reward_function is not None:
+            from alignlab.run.rewards import reward_function_problems
+
+            builtin = data is None or data.task is not None
+            problems += reward_function_problems(reward_function, builtin_data=builtin)
+        elif reward_model is not None:
             problems += model_problems(reward_model, key="reward_model", tokenizer=False)
         elif data is not None and data.task is None:
             problems.append(f"reward_model: {name} needs a reward model (a local folder) when data is a file")
@@ -358,7 +372,7 @@ def data_problems(settings: DataSettings, algorithms: list[str], *, seed: int) -
     from alignlab.run.algorithms import algorithm_of
 
     try:
-        data = load_feedback(settings.path)
+        data = load_feedback(settings.path, **settings.read_options())
     except UserInputError as exc:
         return [f"data.path: {p}" for p in exc.problems]
     try:

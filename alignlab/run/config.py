@@ -16,6 +16,7 @@ Model references (``model``, ``reward_model``):
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -54,7 +55,7 @@ BUILTIN_MODELS: tuple[str, ...] = ("builtin:tiny", "builtin:tiny-sft", "builtin:
 METRICS: dict[str, str] = {
     "win_rate": "win rate of the policy against the reference (SFT) policy under the gold reward (ties half)",
     "gold_reward": "mean gold reward of sampled responses on held-out prompts (built-in task only)",
-    "reward": "mean reward-model score of sampled responses on held-out prompts",
+    "reward": "mean training reward (reward model or reward function) of sampled responses on held-out prompts",
     "preference_accuracy": "fraction of held-out pairs the implicit reward (DPO/KTO) or reward model ranks right",
     "reward_margin": "mean implicit-reward (or reward-model) margin chosen minus rejected on held-out pairs",
     "kl": "KL(policy || reference) per response, estimated from samples on held-out prompts",
@@ -83,14 +84,36 @@ class DataSettings(StrictModel):
     """Fraction of the rows (of prompts, for the built-in task) held out for evaluation."""
     label_noise: float = Field(0.0, ge=0, lt=0.5)
     """Built-in task only: fraction of labels/pairs flipped, to imitate noisy raters."""
+    binary_from: Literal["labels", "pairs"] = "labels"
+    """Built-in task, algorithms on thumbs-up/down rows (KTO): the task's own labelled samples, or its
+    preference pairs (after any ``label_noise``) split into desirable (chosen) and undesirable
+    (rejected) completions, the same data DPO sees."""
     max_examples: int | None = Field(None, gt=0)
     """Use at most this many training rows (after the split)."""
+    columns: dict[str, str] | None = None
+    """A column mapping for a file whose fields have other names: TRL field -> the file's field, e.g.
+    ``{prompt: instruction, chosen: output_good, rejected: output_bad}`` (targets: prompt, chosen,
+    rejected, completion, label, score, messages, system, response_a, response_b, winner)."""
+    split: str | None = None
+    """The split of a Hugging Face dataset folder (a saved DatasetDict or a downloaded snapshot)."""
+    ranking: Literal["all", "best-vs-rest", "adjacent"] = "all"
+    """How ranked answers (Nectar, OpenAssistant, Argilla rankings) become pairs: ``all`` (every answer
+    against every lower one, as InstructGPT), ``best-vs-rest`` or ``adjacent``."""
+    attributes: dict[str, float] | None = None
+    """Multi-attribute scores (HelpSteer): the weight of each attribute in the score (default:
+    helpfulness alone)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSettings:
         if (self.path is None) == (self.task is None):
             raise ValueError("give exactly one of 'path' (a feedback file) or 'task: builtin'")
+        if self.path is None and (self.columns or self.split or self.attributes or self.ranking != "all"):
+            raise ValueError("columns, split, ranking and attributes say how to read 'path'; give 'path'")
         return self
+
+    def read_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`alignlab.data.load_feedback` that read ``path`` as configured."""
+        return {"columns": self.columns, "split": self.split, "ranking": self.ranking, "attributes": self.attributes}
 
 
 class LoraSettings(StrictModel):
@@ -128,7 +151,11 @@ class RunConfig(StrictModel):
     model: str
     """The policy to start from: a local HF folder or one of BUILTIN_MODELS (see the module docstring)."""
     reward_model: str | None = None
-    """PPO: the reward model (a sequence classifier sharing the policy's tokenizer); default builtin:tiny-rm on the built-in task."""
+    """Online algorithms (PPO, GRPO, RLOO): the reward model (a sequence classifier sharing the policy's
+    tokenizer); default builtin:tiny-rm on the built-in task. Not with ``reward_function``."""
+    reward_function: str | None = None
+    """Online algorithms: a reward function instead of a reward model, ``builtin:gold`` (the built-in
+    task's gold reward) or a TRL-style ``module:function`` / ``file.py:function`` (alignlab.run.rewards)."""
     data: DataSettings
     params: dict[str, Any] = Field(default_factory=dict)
     """Hyperparameters by their TRL config field names (DPOConfig, KTOConfig, PPOConfig, ...), plus alignlab.run.algorithms' PARAMS."""
@@ -145,7 +172,7 @@ class RunConfig(StrictModel):
     output_dir: str | None = None
     """Where the adapter and config go; default studies/runs/<name>."""
     cache_reference: bool = False
-    """DPO: reuse the reference model's log-probs of the train pairs from an on-disk cache keyed by a
+    """DPO and KTO: reuse the reference model's log-probs of the train rows from an on-disk cache keyed by a
     content hash (alignlab.run.algorithms.refcache); sweeps turn it on so only their first trial computes them."""
 
     def to_yaml(self) -> str:
@@ -172,13 +199,34 @@ def format_validation_error(where: str, exc: ValidationError) -> list[str]:
     return lines
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {first[key] + 1})", key_node.start_mark
+                )
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, turning I/O and syntax errors into one-line UserInputErrors."""
+    """Read a YAML mapping, turning I/O and syntax errors (a duplicate key included) into one-line UserInputErrors."""
     p = Path(path)
+    if p.is_dir():
+        raise UserInputError(f"{p}: is a folder (expected a YAML file)")
     if not p.is_file():
         raise UserInputError(f"{p}: file not found (expected a YAML file)")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{p}: not a text file (byte {exc.start} is not UTF-8; expected a YAML file)") from None
+    except OSError as exc:
+        raise UserInputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -201,10 +249,66 @@ def parse_run_config(raw: dict[str, Any], *, where: str = "<config>", check_trl:
     except ValidationError as exc:
         raise UserInputError(format_validation_error(where, exc)) from None
     problems = check_params(config.algorithm, config.params, where=f"{where}: params") if check_trl else []
-    if algorithm_of(config.algorithm).NEEDS_REWARD_MODEL and config.reward_model is None and config.data.task is None:
+    online = algorithm_of(config.algorithm).NEEDS_REWARD_MODEL
+    if online and config.reward_model is None and config.reward_function is None and config.data.task is None:
         problems.append(
             f"{where}: reward_model: {config.algorithm} needs a reward model (a local folder) when data is a file"
         )
+    if config.reward_function is not None and not online:
+        problems.append(f"{where}: reward_function: {config.algorithm} does not sample, so it takes no reward")
+    if config.reward_function is not None and config.reward_model is not None:
+        problems.append(f"{where}: reward_function: give reward_model or reward_function, not both")
     if problems:
         raise UserInputError(problems)
     return config
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], *, where: str = "overrides") -> dict[str, Any]:
+    """A run config mapping with ``key=value`` overrides applied (``alignlab train CONFIG key=value ...``).
+
+    A key is a TRL field name (``learning_rate=1e-4``, ``beta=0.2``: set in ``params``), or a run-config
+    key, dotted for nested settings (``seed=1``, ``lora.r=16``, ``eval.n_prompts=128``,
+    ``data.max_examples=500``). Values are read as YAML scalars or flow collections (``1e-4``, ``true``,
+    ``[sigmoid, sft]``). The result is then validated like the file itself; malformed overrides are
+    reported together.
+    """
+    out = yaml.safe_load(yaml.safe_dump(raw))  # a deep copy with YAML types
+    problems: list[str] = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"{where}: {item!r}: expected key=value, e.g. learning_rate=1e-4 or lora.r=16")
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+            if isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string; on a command line it is a number
+                with contextlib.suppress(ValueError):
+                    value = float(value) if any(c in value for c in ".eE") else int(value)
+        except yaml.YAMLError as exc:
+            problems.append(f"{where}: {key}: the value {text!r} is not valid YAML ({str(exc).splitlines()[0]})")
+            continue
+        head, *rest = key.split(".")
+        if head not in RunConfig.model_fields:
+            if rest:
+                problems.append(
+                    f"{where}: {key}: {head!r} is not a run-config key (expected a TRL field name, or one of "
+                    f"{', '.join(RunConfig.model_fields)})"
+                )
+                continue
+            out.setdefault("params", {})[key] = value
+            continue
+        target = out
+        for part in [head, *rest][:-1]:
+            node = target.get(part)
+            if node is None:
+                node = target[part] = {}
+            if not isinstance(node, dict):
+                problems.append(f"{where}: {key}: {part!r} is not a mapping in the config, so it has no keys")
+                break
+            target = node
+        else:
+            target[[head, *rest][-1]] = value
+    if problems:
+        raise UserInputError(problems)
+    return dict(out)

@@ -10,7 +10,8 @@ so eval loss is never an objective):
   on held-out prompts (the k1 estimator: unbiased, noisy per sample, averaged over many);
 - ``gold_reward`` / ``win_rate`` / ``malformed_rate``: on the built-in task, the gold reward of sampled
   responses and the win rate against the reference policy sampled with the same seed (ties half);
-- ``reward``: the reward model's mean score of the samples, where one is given;
+- ``reward``: the mean score of the samples under the run's training reward (its reward model or
+  reward function), where it has one;
 - ``response_length``: mean sampled response length in tokens.
 
 The reference is the base model with the LoRA adapter disabled, or a separate frozen model. Both are
@@ -163,12 +164,21 @@ def reward_model_scores(
     prompts: Sequence[str],
     completions: Sequence[str],
     *,
+    ended: Sequence[bool] | None = None,
     batch_size: int = 128,
 ) -> list[float]:
-    """Scores of a sequence-classification reward model for prompt + completion texts."""
+    """Scores of a sequence-classification reward model for prompt + completion texts.
+
+    TRL's RewardTrainer trains on prompt + completion + eos and the score is read at the last token, so
+    a completion is scored with the eos appended, as it was trained; ``ended`` (one flag per completion)
+    leaves it off for samples that never reached eos (truncated). Without the eos the built-in reward
+    model scores every response about the same.
+    """
     import torch
 
     device = next(reward_model.parameters()).device
+    eos = tokenizer.eos_token or ""
+    flags = list(ended) if ended is not None else [True] * len(completions)
     scores: list[float] = []
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "right"
@@ -176,10 +186,11 @@ def reward_model_scores(
         with torch.no_grad():
             for start in range(0, len(prompts), batch_size):
                 texts = [
-                    p + c
-                    for p, c in zip(
+                    p + c + (eos if end and not c.endswith(eos) else "")
+                    for p, c, end in zip(
                         prompts[start : start + batch_size],
                         completions[start : start + batch_size],
+                        flags[start : start + batch_size],
                         strict=True,
                     )
                 ]
@@ -222,6 +233,7 @@ def evaluate_policy(
     reward_model: Any | None = None,
     reference_memo: dict[str, Any] | None = None,
     has_reference: bool = True,
+    reward_function: Any | None = None,
 ) -> EvalReport:
     """All the metrics a policy gets: sampled on held-out prompts, scored on held-out pairs.
 
@@ -267,10 +279,15 @@ def evaluate_policy(
             metrics["win_rate"] = task.win_rate(
                 _per_prompt(rewards, samples.prompt_index, len(texts)), ref_rewards
             )
-    if reward_model is not None:
-        scores = reward_model_scores(
-            reward_model, tokenizer, [texts[i] for i in samples.prompt_index], samples.texts
-        )
+    if reward_model is not None or reward_function is not None:
+        sampled_prompts = [texts[i] for i in samples.prompt_index]
+        if reward_function is not None:
+            from alignlab.run.rewards import score
+
+            scores = score(reward_function, sampled_prompts, samples.texts)
+        else:
+            ended = [tokenizer.eos_token_id in ids for ids in samples.response_ids]
+            scores = reward_model_scores(reward_model, tokenizer, sampled_prompts, samples.texts, ended=ended)
         metrics["reward"] = sum(scores) / len(scores)
     for k in range(min(32, len(samples.texts))):
         row: dict[str, Any] = {"prompt": texts[samples.prompt_index[k]], "response": samples.texts[k]}
@@ -346,6 +363,7 @@ def evaluate_trained_policy(
         gold=data.gold,
         ref_model=ref_model,
         reward_model=models.reward_model,
+        reward_function=models.reward.function if models.reward is not None else None,
         reference_memo=memo,
         has_reference=ref_model is not None or hasattr(policy, "disable_adapter"),
     )

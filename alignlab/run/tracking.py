@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from alignlab import __version__
-from alignlab.paths import default_tracking_uri
+from alignlab.paths import default_tracking_uri, study_dir
 
 TAG_PREFIX = "alignlab."
 
@@ -87,15 +87,15 @@ def start_run(
     """Start an MLflow run and yield its id; nested under the active run if there is one.
 
     The run is NOT ended on exceptions by this context: the caller ends it with :func:`end_run` and
-    the status it decides (a pruned trial is FINISHED, not FAILED). An exception that escapes still
-    ends it FAILED, so no run is left RUNNING.
+    the status it decides (:data:`RUN_STATUS`). An exception that escapes still ends it (FAILED;
+    KILLED for Ctrl-C), so no run is left RUNNING.
     """
     import mlflow
 
     active = mlflow.active_run()
     if active is None:
-        use_tracking_uri(tracking_uri)
-        mlflow.set_experiment(experiment or "alignlab-runs")
+        resolved = use_tracking_uri(tracking_uri)
+        mlflow.set_experiment(experiment_id=ensure_experiment(experiment or "alignlab-runs", resolved))
     run = mlflow.start_run(
         run_name=run_name,
         nested=active is not None if nested is None else nested,
@@ -103,9 +103,9 @@ def start_run(
     )
     try:
         yield run.info.run_id
-    except BaseException:
+    except BaseException as exc:
         if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run.info.run_id:  # type: ignore[union-attr]
-            mlflow.end_run(status="FAILED")
+            mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     else:
         if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run.info.run_id:  # type: ignore[union-attr]
@@ -190,24 +190,78 @@ def metrics_callback() -> Any:
     return MLflowMetrics()
 
 
-@contextlib.contextmanager
-def study_run(
-    study_name: str, *, resume_run_id: str | None = None, tags: Mapping[str, str] | None = None
-) -> Iterator[tuple[str, str]]:
-    """The parent run of a study (experiment = study name), created or resumed; yields (run id, experiment id).
+def artifact_location(experiment: str, tracking_uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: ``studies/<experiment>/mlartifacts`` for a store this
+    process writes itself (SQLite, PostgreSQL), so two studies roots never share ``./mlruns``; None
+    (the server's artifact root) for a tracking server."""
+    if tracking_uri.startswith(("http://", "https://", "databricks")):
+        return None
+    return (study_dir(experiment) / "mlartifacts").as_uri()
 
-    Set the tracking URI first (:func:`use_tracking_uri`). The run ends FINISHED, or KILLED when the
-    sweep is interrupted, so a resumed sweep reopens it.
-    """
+
+def open_store(tracking_uri: str) -> None:
+    """Create (or migrate) the tracking store now. Callers that may race with other processes hold a
+    lock around it (alignlab.sweep.storage.url_lock): two processes migrating one new SQLite store at
+    once fail (alembic ``CommandError`` / ``IntegrityError``)."""
+    with _quiet_loggers("mlflow", "alembic"):
+        _client(tracking_uri).search_experiments(max_results=1)
+
+
+def ensure_experiment(name: str, tracking_uri: str) -> str:
+    """The id of experiment ``name``, created with its :func:`artifact_location` if missing (a deleted
+    one is restored). Another process creating it at the same instant is not an error."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri)
+    with _quiet_loggers("mlflow", "alembic"):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                client.restore_experiment(experiment.experiment_id)
+            return str(experiment.experiment_id)
+        try:
+            return str(client.create_experiment(name, artifact_location=artifact_location(name, tracking_uri)))
+        except MlflowException:
+            experiment = client.get_experiment_by_name(name)  # created by another process meanwhile
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+
+def create_study_run(
+    study_name: str,
+    *,
+    tracking_uri: str,
+    experiment_id: str,
+    tags: Mapping[str, str],
+    params: Mapping[str, Any],
+    texts: Mapping[str, str],
+) -> str:
+    """Create the parent run of a study (not started in this process: :func:`study_run` resumes it)."""
+    from mlflow.entities import Param
+
+    client = _client(tracking_uri)
+    with _quiet_loggers("mlflow", "alembic"):
+        run = client.create_run(experiment_id, run_name=study_name, tags={**base_tags(), **tags})
+        run_id = str(run.info.run_id)
+        client.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
+        for name, text in texts.items():
+            client.log_text(run_id, text, name)
+    return run_id
+
+
+@contextlib.contextmanager
+def study_run(run_id: str, *, experiment_id: str) -> Iterator[str]:
+    """Resume the parent run of a study (:func:`create_study_run`) in this process; trial runs started
+    meanwhile nest under it. Several workers may hold it at once. It ends FINISHED, or KILLED when the
+    sweep is interrupted (FAILED on an error), and a later worker resumes it again.
+    Set the tracking URI first (:func:`use_tracking_uri`)."""
     import mlflow
 
-    experiment = mlflow.set_experiment(study_name)
-    if resume_run_id is not None:
-        run = mlflow.start_run(run_id=resume_run_id)
-    else:
-        run = mlflow.start_run(run_name=study_name, tags={**base_tags(), **(tags or {})})
+    mlflow.set_experiment(experiment_id=experiment_id)
+    run = mlflow.start_run(run_id=run_id)
     try:
-        yield run.info.run_id, experiment.experiment_id
+        yield run.info.run_id
     except KeyboardInterrupt:
         mlflow.end_run(status="KILLED")
         raise
@@ -218,11 +272,43 @@ def study_run(
         mlflow.end_run(status="FINISHED")
 
 
+def close_trial_runs(
+    tracking_uri: str, experiment_id: str, study_name: str, ended: Mapping[int, tuple[str, str]]
+) -> list[str]:
+    """End the RUNNING trial runs of trials that are over (their worker died or was stopped).
+
+    ``ended`` maps a trial number to its Optuna state and the reason; each such run still RUNNING is
+    tagged with them and ended KILLED. Returns the run ids ended.
+    """
+    if not ended:
+        return []
+    client = _client(tracking_uri)
+    closed = []
+    with _quiet_loggers("mlflow", "alembic"):
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and attributes.status = 'RUNNING'",
+            max_results=50000,
+        )
+        for run in runs:
+            number = run.data.tags.get(TRIAL_NUMBER_TAG)
+            if run.data.tags.get(ROLE_TAG) == "study" or number is None or not number.isdigit():
+                continue
+            if int(number) not in ended:
+                continue
+            state, reason = ended[int(number)]
+            client.set_tag(run.info.run_id, TRIAL_STATE_TAG, state)
+            client.set_tag(run.info.run_id, f"{TAG_PREFIX}reason", reason)
+            client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(str(run.info.run_id))
+    return closed
+
+
 def set_run_tags(run_id: str, tags: Mapping[str, Any]) -> None:
     """Tag a run that may have ended already (a trial's state is known only after its run ends)."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient()
+    client = MlflowClient()  # the URI set by use_tracking_uri
     for key, value in tags.items():
         client.set_tag(run_id, key, str(value))
 
@@ -255,7 +341,11 @@ ROLE_TAG = f"{TAG_PREFIX}role"
 TRIAL_NUMBER_TAG = f"{TAG_PREFIX}trial_number"
 """On a trial run: its Optuna trial number (how studies whose trials lack ``mlflow_run_id`` are joined)."""
 TRIAL_STATE_TAG = f"{TAG_PREFIX}trial_state"
-"""On a trial run: COMPLETE, PRUNED or FAIL, set once the trial's state is known."""
+"""On a trial run: COMPLETE, PRUNED or FAIL, set once the trial's state is known (a trial whose worker
+died or was stopped: FAIL, with ``alignlab.reason`` saying so, and the run KILLED)."""
+
+#: The MLflow status a run ends with, by its RunResult status: a pruned run was stopped, not failed.
+RUN_STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 ENQUEUED_TAG = f"{TAG_PREFIX}enqueued"
 """On a trial run: True for an enqueued literature default."""
 

@@ -37,6 +37,7 @@ from alignlab.run.callbacks import (
     watchdog,
 )
 from alignlab.run.config import EvalSettings, RunConfig
+from alignlab.run.rewards import Reward, resolve_reward
 
 Status = Literal["completed", "pruned", "failed"]
 
@@ -90,11 +91,7 @@ def run_training(
     model_dir = resolve_model(config.model)
     tok_dir = tokenizer_folder(model_dir)
     data = load_run_data(algorithm.TRAIN_KIND, config.data, seed=config.seed)
-    reward_dir = (
-        resolve_model(config.reward_model or "builtin:tiny-rm", what="reward_model")
-        if algorithm.NEEDS_REWARD_MODEL
-        else None
-    )
+    reward = resolve_reward(config, gold=data.gold) if algorithm.NEEDS_REWARD_MODEL else None
     output_dir = Path(config.output_dir) if config.output_dir else studies_root() / "runs" / config.name
 
     run_tags = {
@@ -102,6 +99,7 @@ def run_training(
         f"{tracking.TAG_PREFIX}model": config.model,
         f"{tracking.TAG_PREFIX}data": config.data.path or f"task:{config.data.task}",
         f"{tracking.TAG_PREFIX}data_fingerprint": data.fingerprint,
+        **({f"{tracking.TAG_PREFIX}reward": reward.source} if reward is not None else {}),
         **(tags or {}),
     }
     state = RunState()
@@ -113,7 +111,7 @@ def run_training(
         tracking.log_text(config.to_yaml(), "config.yaml")
         try:
             result = _train_and_evaluate(
-                config, algorithm, model_dir, tok_dir, reward_dir, data, output_dir, state, on_evaluate, on_step
+                config, algorithm, model_dir, tok_dir, reward, data, output_dir, state, on_evaluate, on_step
             )
         except _OutOfMemory as exc:
             result = _ended(config, "failed", f"out of memory: {exc}", state)
@@ -133,7 +131,7 @@ def run_training(
                 f"{tracking.TAG_PREFIX}reason": result.reason or "",
             }
         )
-        tracking.end_run("FAILED" if result.status == "failed" else "FINISHED")
+        tracking.end_run(tracking.RUN_STATUS[result.status])  # a pruned run ends KILLED
     return result
 
 
@@ -158,7 +156,7 @@ def _train_and_evaluate(
     algorithm: Algorithm,
     model_dir: Path,
     tok_dir: Path,
-    reward_dir: Path | None,
+    reward: Reward | None,
     data: Any,
     output_dir: Path,
     state: RunState,
@@ -177,7 +175,7 @@ def _train_and_evaluate(
     scratch = Path(tempfile.mkdtemp(prefix="alignlab-run-"))
     try:
         args = trl_args(config, output_dir=scratch / "trainer", device=device)
-        models: Models = algorithm.load_models(model_dir, reward_dir, tokenizer)
+        models: Models = algorithm.load_models(model_dir, reward, tokenizer)
         setup = Setup(
             config=config,
             model_dir=model_dir,
@@ -359,6 +357,7 @@ def quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
     for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("trl").setLevel(logging.ERROR)  # its warnings are advice printed to stderr
     warnings.filterwarnings("ignore", category=FutureWarning)
     from optuna.exceptions import ExperimentalWarning
 

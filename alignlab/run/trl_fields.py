@@ -21,6 +21,62 @@ RESERVED_PARAMS: frozenset[str] = frozenset(
 )
 
 
+#: Value ranges of TRL's numeric fields that TRL (or torch) only refuses mid-run, if at all: (low, high,
+#: low_inclusive, high_inclusive); None is unbounded. The same field name means the same thing in every
+#: TRL config. ``max_steps`` is separate: -1 (train by epochs) or a positive count.
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "learning_rate": (0.0, None, False, False),
+    "beta": (0.0, None, True, False),
+    "per_device_train_batch_size": (1, None, True, False),
+    "per_device_eval_batch_size": (1, None, True, False),
+    "gradient_accumulation_steps": (1, None, True, False),
+    "num_train_epochs": (0.0, None, False, False),
+    "max_length": (1, None, True, False),
+    "max_prompt_length": (1, None, True, False),
+    "max_completion_length": (1, None, True, False),
+    "warmup_ratio": (0.0, 1.0, True, True),
+    "warmup_steps": (0, None, True, False),
+    "weight_decay": (0.0, None, True, False),
+    "max_grad_norm": (0.0, None, True, False),
+    "label_smoothing": (0.0, 0.5, True, False),
+    "desirable_weight": (0.0, None, False, False),
+    "undesirable_weight": (0.0, None, False, False),
+    "kl_coef": (0.0, None, True, False),
+    "cliprange": (0.0, None, False, False),
+    "cliprange_value": (0.0, None, False, False),
+    "vf_coef": (0.0, None, True, False),
+    "gamma": (0.0, 1.0, True, True),
+    "lam": (0.0, 1.0, True, True),
+    "num_ppo_epochs": (1, None, True, False),
+    "num_mini_batches": (1, None, True, False),
+    "response_length": (1, None, True, False),
+    "temperature": (0.0, None, False, False),
+    "num_generations": (2, None, True, False),
+    "kl_target": (0.0, None, False, False),
+    "kl_horizon": (1, None, True, False),
+}
+
+
+def range_problem(name: str, value: int | float, *, where: str) -> str | None:
+    """The problem with a number outside its field's range (RANGES, and max_steps' -1 or > 0), if any."""
+    if name == "max_steps":
+        return None if value == -1 or value > 0 else f"{where}: must be -1 (train by epochs) or > 0, but got {value}"
+    bounds = RANGES.get(name)
+    if bounds is None:
+        return None
+    low, high, low_in, high_in = bounds
+    below = low is not None and (value < low if low_in else value <= low)
+    above = high is not None and (value > high if high_in else value >= high)
+    if not (below or above):
+        return None
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if low_in else '>'} {low:g}")
+    if high is not None:
+        parts.append(f"{'<=' if high_in else '<'} {high:g}")
+    return f"{where}: must be {' and '.join(parts)}, but got {value}"
+
+
 def trl_config_class(algorithm: str) -> type:
     """The TRL config dataclass of an algorithm (imports trl)."""
     return algorithm_of(algorithm).config_class()
@@ -78,4 +134,8 @@ def check_value(algorithm: str, name: str, value: Any, *, where: str) -> list[st
         return [f"{where}: expected an integer, but got {value!r}"]
     if expected in (bool, "bool") and not isinstance(value, bool):
         return [f"{where}: expected true or false, but got {value!r}"]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        problem = range_problem(name, value, where=where)
+        if problem is not None:
+            return [problem]
     return []

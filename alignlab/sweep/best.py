@@ -20,6 +20,7 @@ from alignlab.sweep.records import (
     TrialRecord,
     constraint_values,
     finished_count,
+    is_discarded,
     list_studies,
     open_study,
     trial_records,
@@ -129,7 +130,7 @@ def export_best(
 
 def study_status(record: StudyRecord) -> dict[str, Any]:
     """Progress of a study: the budget, finished trials, trials by state, the best trial and its values."""
-    states = Counter(t.state.name for t in record.study.get_trials(deepcopy=False))
+    states = Counter(t.state.name for t in record.study.get_trials(deepcopy=False) if not is_discarded(t))
     best = select_best(record)
     return {
         "n_trials": record.n_trials,

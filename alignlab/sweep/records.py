@@ -43,7 +43,8 @@ class StudyAttr:
     """Keys of ``study.user_attrs``."""
 
     SPEC: Final = "spec"
-    """The sweep as first run (``SweepSpec.model_dump(mode="json")``); a resume must match its search space."""
+    """The sweep as first run (``SweepSpec.model_dump(mode="json")``, URLs without their secrets); a resume
+    must match its search space."""
     OBJECTIVES: Final = "objectives"
     """The objectives' metric names, in order (keys of alignlab.run.config.METRICS)."""
     DIRECTIONS: Final = "directions"
@@ -58,7 +59,9 @@ class StudyAttr:
     """The study's parent run in MLflow, resumed by later invocations."""
     MLFLOW_EXPERIMENT_ID: Final = "mlflow_experiment_id"
     TRACKING_URI: Final = "tracking_uri"
-    """The MLflow store the study's runs are in."""
+    """The MLflow store the study's runs are in (without its password: alignlab.sweep.secrets)."""
+    WORKERS_JOINED: Final = "workers_joined"
+    """How many worker processes have joined the study; worker k seeds its sampler from (seed, k)."""
 
 
 class TrialAttr:
@@ -80,6 +83,11 @@ class TrialAttr:
     """True for a trial enqueued from the sweep's ``enqueue`` (a literature default)."""
     CONSTRAINT_VALUES: Final = "constraint_values"
     """One value per bound, <= 0 when it holds (Optuna's convention); read by constrained samplers."""
+    WORKER: Final = "worker"
+    """The worker that ran the trial: ``host:pid`` and its join number."""
+    DUPLICATE_OF: Final = "duplicate_of"
+    """A discarded draw: the sampler proposed the params of this earlier trial. Such a trial is FAIL,
+    never run, never counted, and left out of every reading (:func:`trial_records`)."""
 
 
 # ---- writers: what alignlab.sweep.study records ---------------------------------------------------
@@ -107,6 +115,14 @@ def write_study_settings(study: optuna.Study, spec: SweepSpec) -> None:
 def parent_run_id(study: optuna.Study) -> str | None:
     value = study.user_attrs.get(StudyAttr.MLFLOW_PARENT_RUN_ID)
     return str(value) if value is not None else None
+
+
+def join_worker(study: optuna.Study) -> int:
+    """Count one more worker on the study and return its number (0 for the first). Call it under the
+    study's lock (alignlab.sweep.storage.url_lock) so that two workers never get the same number."""
+    number = int(study.user_attrs.get(StudyAttr.WORKERS_JOINED, 0))
+    study.set_user_attr(StudyAttr.WORKERS_JOINED, number + 1)
+    return number
 
 
 def write_mlflow_ids(
@@ -158,6 +174,27 @@ def write_fail_reason(trial: optuna.Trial, reason: str) -> None:
     trial.set_user_attr(TrialAttr.FAIL_REASON, reason)
 
 
+def write_worker(trial: optuna.Trial, worker: str) -> None:
+    trial.set_user_attr(TrialAttr.WORKER, worker)
+
+
+def write_duplicate(trial: optuna.Trial, number: int) -> None:
+    trial.set_user_attr(TrialAttr.DUPLICATE_OF, number)
+
+
+def is_discarded(trial: optuna.trial.FrozenTrial) -> bool:
+    return TrialAttr.DUPLICATE_OF in trial.user_attrs
+
+
+def counts(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial counts against the budget: complete, pruned, or failed with a reason of its own."""
+    from optuna.trial import TrialState
+
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and TrialAttr.FAIL_REASON in trial.user_attrs
+    )
+
+
 def constraint_values(constraints: Sequence[Constraint], metrics: dict[str, float]) -> list[float]:
     """One value per bound, <= 0 when it holds (a missing metric counts as violated)."""
     values = []
@@ -178,17 +215,10 @@ def stored_constraint_values(trial: optuna.trial.FrozenTrial, n_bounds: int) -> 
 def finished_count(study: optuna.Study) -> int:
     """Trials that count against the budget: complete, pruned, or failed with a reason of their own.
 
-    A trial failed only because its process died (stale heartbeat) has no reason: it does not count and
-    is retried.
+    A trial failed only because its process died (stale heartbeat) or was stopped (Ctrl-C) has no
+    reason: it does not count and is retried with the same params. A discarded draw never counts.
     """
-    from optuna.trial import TrialState
-
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False)
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (t.state == TrialState.FAIL and TrialAttr.FAIL_REASON in t.user_attrs)
-    )
+    return sum(1 for t in study.get_trials(deepcopy=False) if counts(t))
 
 
 # ---- readers: what best, compare, report and ui use ------------------------------------------------
@@ -290,8 +320,10 @@ def _sweep_settings(name: str) -> dict[str, Any]:
 
 
 def storage_url(name: str) -> str:
-    """The Optuna storage of a study: ``sweep.yaml``'s ``storage:`` else studies/<name>/optuna.db."""
-    storage = _sweep_settings(name).get("storage")
+    """The Optuna storage of a study: ``sweep.yaml``'s ``storage:`` (the URL it ran on, recorded without
+    its password), else ``$ALIGNLAB_STORAGE`` (a machine that never ran a worker of it), else
+    studies/<name>/optuna.db."""
+    storage = _sweep_settings(name).get("storage") or os.environ.get("ALIGNLAB_STORAGE")
     return tracking.absolute_sqlite(str(storage)) if storage else default_storage_url(name)
 
 
@@ -304,10 +336,13 @@ def open_study(name: str) -> StudyRecord:
     path = tracking.sqlite_path(url)
     if path is not None and not path.is_file():
         raise unknown_study(name)
+    from alignlab.sweep import secrets
+    from alignlab.sweep.storage import open_for_reading
+
     try:
-        study = optuna.load_study(study_name=name, storage=url)
+        study = optuna.load_study(study_name=name, storage=open_for_reading(url))
     except KeyError:
-        raise unknown_study(name, f" (not in its storage {url})") from None
+        raise unknown_study(name, f" (not in its storage {secrets.mask(url)})") from None
     return read_study(study, name=name, storage_url=url, settings=settings)
 
 
@@ -357,6 +392,8 @@ def trial_records(record: StudyRecord) -> list[TrialRecord]:
     """Every trial of the study, in trial-number order."""
     out = []
     for t in record.study.get_trials(deepcopy=False):
+        if is_discarded(t):
+            continue
         ua = t.user_attrs
         params = {k: v for k, v in t.params.items() if k != ALGORITHM_PARAM}
         algorithm = ua.get(TrialAttr.ALGORITHM) or t.params.get(ALGORITHM_PARAM)

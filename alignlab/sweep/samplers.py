@@ -1,6 +1,8 @@
 """The Optuna sampler and pruner a sweep file's ``sampler:`` and ``pruner:`` settings name.
 
-Samplers are seeded with the sweep's ``seed``; the constrained ones (tpe, gp, nsga2) read each finished
+Samplers are seeded with the sweep's ``seed`` (each worker of a shared study with its own, derived from
+it: alignlab.sweep.claims.worker_seed); TPE uses Optuna's constant liar, so workers running at once
+sample away from each other's running trials; the constrained ones (tpe, gp, nsga2) read each finished
 trial's constraint values (alignlab.sweep.records); the grid sampler's space is every choice and step.
 """
 
@@ -16,25 +18,27 @@ if TYPE_CHECKING:
     import optuna
 
 
-def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: SweepSpec, *, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sweep's sampler, seeded with ``seed`` (default: the sweep's)."""
     import optuna.samplers as s
 
+    seed = spec.seed if seed is None else seed
     settings = spec.sampler
     startup: dict[str, Any] = (
         {} if settings.n_startup_trials is None else {"n_startup_trials": settings.n_startup_trials}
     )
     constraints = _constraints_func(spec) if spec.constraints else None
     if settings.type == "tpe":
-        return s.TPESampler(seed=spec.seed, constraints_func=constraints, **startup)
+        return s.TPESampler(seed=seed, constraints_func=constraints, constant_liar=True, **startup)
     if settings.type == "random":
-        return s.RandomSampler(seed=spec.seed)
+        return s.RandomSampler(seed=seed)
     if settings.type == "grid":
-        return s.GridSampler(grid(spec), seed=spec.seed)
+        return s.GridSampler(grid(spec), seed=seed)
     if settings.type == "cmaes":
-        return s.CmaEsSampler(seed=spec.seed, **startup)
+        return s.CmaEsSampler(seed=seed, **startup)
     if settings.type == "gp":
-        return s.GPSampler(seed=spec.seed, constraints_func=constraints, **startup)
-    return s.NSGAIISampler(seed=spec.seed, constraints_func=constraints)
+        return s.GPSampler(seed=seed, constraints_func=constraints, **startup)
+    return s.NSGAIISampler(seed=seed, constraints_func=constraints)
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:

@@ -153,6 +153,25 @@ class Budget(StrictModel):
     """Cap on each trial's max_steps (a sampled or fixed value above it is lowered to it)."""
 
 
+class Heartbeat(StrictModel):
+    """How workers notice a dead worker: a running trial records a heartbeat every ``interval_s``; one
+    silent for ``grace_s`` is failed by the next worker that looks and retried with the same params."""
+
+    interval_s: int = Field(5, gt=0)
+    grace_s: int = Field(20, gt=0)
+    """Longer than the longest pause of a live worker (a slow checkpoint save, a loaded machine)."""
+    max_retry: int = Field(3, ge=0)
+    """Retries of one trial whose worker keeps dying, before its slot goes to a new draw."""
+
+    @model_validator(mode="after")
+    def _grace(self) -> Heartbeat:
+        if self.grace_s <= self.interval_s:
+            raise ValueError(
+                f"grace_s must be > interval_s, but got grace_s={self.grace_s} and interval_s={self.interval_s}"
+            )
+        return self
+
+
 class SweepSpec(StrictModel):
     """A sweep file: one Optuna study of training runs."""
 
@@ -164,7 +183,10 @@ class SweepSpec(StrictModel):
     model: str
     """The starting policy: a local HF folder or builtin:tiny-sft / smollm2-135m (see alignlab.run.config)."""
     reward_model: str | None = None
-    """PPO's reward model; default builtin:tiny-rm on the built-in task."""
+    """The online algorithms' (PPO, GRPO, RLOO) reward model; default builtin:tiny-rm on the built-in task."""
+    reward_function: str | None = None
+    """The online algorithms' reward function instead (``builtin:gold`` or ``module:function``, see
+    alignlab.run.rewards); the offline algorithms of a mixed sweep ignore it."""
     data: DataSettings
     fixed: dict[str, Any] = Field(default_factory=dict)
     """TRL fields set in every trial (max_steps, per_device_train_batch_size, ...). Per algorithm via
@@ -179,13 +201,18 @@ class SweepSpec(StrictModel):
     budget: Budget = Field(default_factory=Budget)
     seed: int = 0
     storage: str | None = None
-    """Any Optuna RDB URL; default sqlite:///studies/<name>/optuna.db."""
+    """Any Optuna RDB URL; default sqlite:///studies/<name>/optuna.db. Every worker given the same URL
+    joins the study: ``postgresql://USER@HOST:PORT/DB`` (the ``alignlab[postgres]`` extra) for workers on
+    several machines. A password may be in the URL, or in $PGPASSWORD / ~/.pgpass as libpq reads them;
+    alignlab never prints or writes it (alignlab.sweep.secrets)."""
     tracking_uri: str | None = None
-    """MLflow tracking URI; default the store shared by all studies, sqlite:///studies/mlflow.db."""
+    """MLflow tracking URI; default the store shared by all studies, sqlite:///studies/mlflow.db. For
+    workers on several machines, an MLflow server (``http://HOST:5000``) with a PostgreSQL backend store."""
+    heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     enqueue: list[dict[str, Scalar]] = Field(default_factory=list)
     """Parameter sets run as the first trials: the literature defaults the sweep must beat."""
     cache_reference: bool = True
-    """DPO trials reuse the reference log-probs of the train pairs computed by the first trial."""
+    """DPO and KTO trials reuse the reference log-probs of the train rows computed by the first trial."""
 
     @property
     def algorithms(self) -> list[str]:
@@ -250,12 +277,20 @@ def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
         problems.append(
             f"{where}: sampler.type: cmaes samples only numeric parameters; use tpe for categorical ones"
         )
+    size = distinct_configurations(spec)
+    if size is not None and spec.sampler.type != "grid" and size < spec.budget.n_trials:
+        problems.append(
+            f"{where}: budget.n_trials: the search space has {size} distinct configurations, but got "
+            f"n_trials={spec.budget.n_trials} (trials never repeat params; lower it, widen the space, or use sampler: {{type: grid}})"
+        )
     for i, params in enumerate(spec.enqueue):
         for key in params:
             if key not in spec.search and key != ALGORITHM_PARAM:
                 problems.append(
                     f"{where}: enqueue.{i}.{key}: not a parameter of the search space (expected one of {', '.join(spec.search)})"
                 )
+    if spec.reward_function is not None and spec.reward_model is not None:
+        problems.append(f"{where}: reward_function: give reward_model or reward_function, not both")
     if isinstance(spec.algorithm, list) and len(set(spec.algorithm)) != len(spec.algorithm):
         problems.append(f"{where}: algorithm: each algorithm may appear once")
     for key in spec.fixed:
@@ -264,6 +299,24 @@ def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", spec.name):
         problems.append(f"{where}: name: letters, digits, '.', '_' and '-' only")
     return problems
+
+
+def distinct_configurations(spec: SweepSpec) -> int | None:
+    """How many distinct param sets the search space of a one-algorithm sweep has; None when infinite
+    (a float without a step) or when the sweep compares algorithms (each has its own subspace)."""
+    if len(spec.algorithms) > 1:
+        return None
+    size = 1
+    for param in spec.search.values():
+        if isinstance(param, CategoricalParam):
+            size *= len(set(param.choices))
+        elif isinstance(param, IntParam):
+            size *= len(range(param.low, param.high + 1, param.step)) if not param.log else param.high - param.low + 1
+        elif param.step is not None:
+            size *= round((param.high - param.low) / param.step) + 1
+        else:
+            return None
+    return size
 
 
 def _trl_problems(spec: SweepSpec, where: str) -> list[str]:

@@ -8,23 +8,28 @@
   signature (:class:`Trainer`), which is how the tests run real studies over analytic objectives.
 - Intermediate evaluations feed the pruner; a failed run (OOM, NaN, diverged KL) is recorded with its
   reason and the study goes on.
-- Resume: running the same sweep again continues the study. Trials run with a heartbeat: a trial
-  whose process was killed is marked FAIL once its heartbeat is stale and retried with the same
-  params. The budget counts finished trials (complete, pruned, or failed with a reason), so no trial
-  is counted twice.
+- Workers: any number of processes running the same sweep on one storage (any machine) share the
+  study; alignlab.sweep.claims decides which runs what, against an exact budget of finished trials
+  (complete, pruned, or failed with a reason): a trial whose worker died is failed once its heartbeat
+  is stale and retried with the same params; a sampled draw that repeats another trial is discarded.
+  Resume is the same thing: running the sweep again joins the study. The study, its settings, its
+  enqueued defaults and the MLflow parent run are created under the study's lock
+  (alignlab.sweep.storage), so workers started at one instant do not race.
+- Secrets: the storage and tracking URLs are used as given but stored and shown without their
+  password (alignlab.sweep.secrets).
 - What is stored, and under which keys, is alignlab.sweep.records; the best trial is chosen by
   alignlab.sweep.best.
-- MLflow: one experiment per study with one parent run; each trial is a nested child run tagged with
-  its number and state. The parent carries the study settings, and the best trial's params (as tags
+- MLflow: one experiment per study (artifacts under studies/NAME/mlartifacts, or the server's) with
+  one parent run; each trial is a nested child run tagged with its number and state, ending FINISHED,
+  FAILED, or KILLED (pruned, or its worker died or was stopped). The parent carries the study settings, and the best trial's params (as tags
   ``best.<param>``: params are immutable in MLflow and the best may change on resume) and metrics
   (``best/<metric>``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,20 +40,17 @@ from alignlab.paths import default_storage_url, study_dir, write_atomic
 from alignlab.run import tracking
 from alignlab.run.config import LORA_FIELDS, RunConfig
 from alignlab.run.trl_fields import known_param_names
-from alignlab.sweep import records
+from alignlab.sweep import records, secrets
 from alignlab.sweep.best import BestTrial, select_best
+from alignlab.sweep.claims import Coordinator, TrialFailed, worker_label, worker_seed
 from alignlab.sweep.samplers import make_pruner, make_sampler
 from alignlab.sweep.spec import ALGORITHM_PARAM, FloatParam, IntParam, SweepSpec
+from alignlab.sweep.storage import driver_problems, open_storage, url_lock
 
 if TYPE_CHECKING:
     import optuna
 
     from alignlab.run.training import EvaluateHook, RunResult, StepHook
-
-#: Heartbeat of running trials: a trial silent for GRACE_PERIOD_S is taken as dead, failed and retried.
-HEARTBEAT_INTERVAL_S = 5
-GRACE_PERIOD_S = 20
-
 
 class Trainer(Protocol):
     """What :func:`run_sweep` calls once per trial: :func:`alignlab.run.training.run_training`'s signature.
@@ -82,54 +84,26 @@ class SweepEvent:
     max_steps: int = 0
     result: RunResult | None = None
     best_value: float | None = None
+    worker: str = ""
+    """The worker process (``host:pid#k``) the event comes from."""
 
 
 @dataclass
 class SweepOutcome:
     name: str
     storage: str
+    """The storage URL, without its password."""
     n_finished: int
     best: BestTrial | None
     mlflow_parent_run_id: str
     tracking_uri: str
+    """The MLflow store, without its password."""
+    worker: str = ""
 
 
-class TrialFailed(Exception):
-    """A trial's run failed (OOM, NaN loss, diverged KL); caught by Optuna, recorded FAIL with its reason."""
-
-
-def create_study(spec: SweepSpec, *, storage: str | None = None) -> tuple[optuna.Study, str]:
-    """Create or load the study of a sweep for running it (same name, same storage: it resumes).
-
-    Returns the study and its storage URL. Reading a finished study is alignlab.sweep.records.open_study.
-    """
-    import warnings
-
-    import optuna
-    from optuna.exceptions import ExperimentalWarning
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-
-    url = tracking.absolute_sqlite(storage or spec.storage or default_storage_url(spec.name))
-    path = tracking.sqlite_path(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental" since Optuna 2.8
-        rdb = RDBStorage(
-            url,
-            heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=GRACE_PERIOD_S,
-            failed_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
-        )
-    study = optuna.create_study(
-        study_name=spec.name,
-        storage=rdb,
-        directions=[o.direction for o in spec.objectives],
-        sampler=make_sampler(spec),
-        pruner=make_pruner(spec),
-        load_if_exists=True,
-    )
-    return study, url
+def storage_url(spec: SweepSpec, storage: str | None = None) -> str:
+    """The URL the study runs on (secrets included): ``storage``, else the file's, else SQLite under studies/."""
+    return tracking.absolute_sqlite(storage or spec.storage or default_storage_url(spec.name))
 
 
 def sample_params(trial: optuna.Trial, spec: SweepSpec) -> tuple[str, dict[str, Any]]:
@@ -215,11 +189,12 @@ def run_sweep(
     on_event: Callable[[SweepEvent], None] | None = None,
     train: Trainer | None = None,
 ) -> SweepOutcome:
-    """Run (or resume) a sweep until ``n_trials`` trials have finished, or the timeout passes.
+    """Join (or create) the sweep's study and run trials until ``n_trials`` have finished in it, by
+    this worker and every other, or the timeout passes.
 
     ``train`` runs one trial (default :func:`alignlab.run.training.run_training`). The sweep's model,
-    reward model and data references are checked first (:func:`alignlab.validate.check_sweep`, what
-    ``alignlab validate`` checks), so a bad reference writes nothing.
+    reward model and data references and the storage's driver are checked first
+    (:func:`alignlab.validate.check_sweep`, what ``alignlab validate`` checks), so a bad reference writes nothing.
     """
     import logging
 
@@ -227,7 +202,11 @@ def run_sweep(
 
     from alignlab.validate import check_sweep
 
+    url = storage_url(spec, storage)
+    secrets.remember(url)
+    secrets.remember(spec.tracking_uri)
     problems = check_sweep(spec, where=f"sweep {spec.name}")
+    problems += driver_problems(url, where="--storage") if storage else []
     if problems:
         raise UserInputError(problems)
 
@@ -236,30 +215,89 @@ def run_sweep(
 
         quiet_libraries()
         train = run_training
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed and discarded trials are reported by alignlab
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     budget = n_trials or spec.budget.n_trials
     folder = study_dir(spec.name)
     folder.mkdir(parents=True, exist_ok=True)
-    study, url = create_study(spec, storage=storage)
-    _check_same_sweep(study, spec)
-    records.write_study_settings(study, spec)
+    beat = spec.heartbeat
+    rdb = open_storage(
+        url, heartbeat_interval=beat.interval_s, grace_period=beat.grace_s, max_retry=beat.max_retry
+    )
     uri = tracking.use_tracking_uri(spec.tracking_uri)
-    as_run = spec if storage is None else spec.model_copy(update={"storage": url})
-    write_atomic(folder / "sweep.yaml", _spec_yaml(as_run))  # readers find the storage a --storage gave
-    _enqueue_defaults(study, spec)
+    stored = _stored_spec(spec, url, uri)
+    with url_lock(url, f"study:{spec.name}"):
+        study = optuna.create_study(
+            study_name=spec.name,
+            storage=rdb,
+            directions=[o.direction for o in spec.objectives],
+            load_if_exists=True,
+        )
+        _check_same_sweep(study, spec)
+        records.write_study_settings(study, stored)
+        _enqueue_defaults(study, spec)
+        worker = records.join_worker(study)
+        parent_id, experiment_id = _parent_run(study, stored, uri)
+    write_atomic(folder / "sweep.yaml", _spec_yaml(stored))  # readers find the storage a --storage gave
+    study.sampler = make_sampler(spec, seed=worker_seed(spec.seed, worker))
+    study.pruner = make_pruner(spec)
+    label = worker_label(worker)
+
+    def on_ended(ended: Mapping[int, tuple[str, str]]) -> None:
+        tracking.close_trial_runs(uri, experiment_id, spec.name, ended)
+
+    coordinator = Coordinator(
+        study,
+        spec,
+        url=url,
+        budget=budget,
+        label=label,
+        sample=lambda trial: sample_params(trial, spec),
+        on_ended=on_ended,
+        poll_s=min(float(beat.interval_s), 2.0),
+    )
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
-    objective = _Objective(spec, study, train, budget, uri, on_event)
-    with _parent_run(study, spec, uri):
-        while records.finished_count(study) < budget and (deadline is None or time.monotonic() < deadline):
-            study.optimize(objective, n_trials=1, catch=(TrialFailed,))
-        best = select_best(records.read_study(study, name=spec.name, storage_url=url))
+    objective = _Objective(spec, study, train, budget, secrets.strip(uri), on_event, label)
+    with tracking.study_run(parent_id, experiment_id=experiment_id):
+        while coordinator.claim(deadline):
+            coordinator.run_one(objective)
+        best = select_best(records.read_study(study, name=spec.name, storage_url=secrets.strip(url)))
         if best is not None:
             _log_best(best)
-        parent_id = records.parent_run_id(study) or ""
-    _fail_stale(study)
-    return SweepOutcome(spec.name, url, records.finished_count(study), best, parent_id, uri)
+    coordinator.finish()
+    return SweepOutcome(
+        spec.name, secrets.strip(url), records.finished_count(study), best, parent_id, secrets.strip(uri), label
+    )
+
+
+def outcome_of(spec: SweepSpec, *, storage: str | None = None, n_workers: int = 1) -> SweepOutcome:
+    """The outcome of a sweep that other processes ran (``--workers``), read from its study."""
+    import optuna
+
+    url = storage_url(spec, storage)
+    study = optuna.load_study(study_name=spec.name, storage=open_storage(url))
+    record = records.read_study(study, name=spec.name, storage_url=secrets.strip(url))
+    return SweepOutcome(
+        spec.name,
+        secrets.strip(url),
+        records.finished_count(study),
+        select_best(record),
+        records.parent_run_id(study) or "",
+        record.tracking_uri,
+        f"{n_workers} local workers",
+    )
+
+
+def _stored_spec(spec: SweepSpec, url: str, uri: str) -> SweepSpec:
+    """The sweep as it is written down (studies/NAME/sweep.yaml, Optuna, MLflow): the storage and the
+    MLflow store it ran on, without their passwords."""
+    return spec.model_copy(
+        update={
+            "storage": secrets.strip(url),
+            "tracking_uri": secrets.strip(spec.tracking_uri) if spec.tracking_uri else None,
+        }
+    )
 
 
 class _Objective:
@@ -273,19 +311,20 @@ class _Objective:
         budget: int,
         tracking_uri: str,
         on_event: Callable[[SweepEvent], None] | None,
+        worker: str,
     ) -> None:
         self.spec, self.study, self.train, self.budget = spec, study, train, budget
-        self.tracking_uri, self.on_event = tracking_uri, on_event
+        self.tracking_uri, self.on_event, self.worker = tracking_uri, on_event, worker
 
     def emit(self, event: SweepEvent) -> None:
         if self.on_event is not None:
+            event.worker = self.worker
             self.on_event(event)
 
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+    def __call__(self, trial: optuna.Trial, algorithm: str, sampled: dict[str, Any]) -> float | tuple[float, ...]:
         import optuna
 
         spec = self.spec
-        algorithm, sampled = sample_params(trial, spec)
         config = trial_config(spec, algorithm, sampled, trial.number, tracking_uri=self.tracking_uri)
         records.write_trial_config(trial, algorithm, config)
         done = records.finished_count(self.study)
@@ -400,33 +439,38 @@ def _check_same_sweep(study: optuna.Study, spec: SweepSpec) -> None:
             )
 
 
-@contextlib.contextmanager
-def _parent_run(study: optuna.Study, spec: SweepSpec, uri: str) -> Iterator[str]:
-    """The study's parent MLflow run, created once and resumed by later invocations."""
+def _parent_run(study: optuna.Study, spec: SweepSpec, uri: str) -> tuple[str, str]:
+    """The study's MLflow experiment and parent run, created by the first worker (under the study's
+    lock, and the store's: a new SQLite store is migrated by one process at a time), found by the others.
+    ``spec`` is the sweep as stored (without secrets). Returns (parent run id, experiment id)."""
     parent_id = records.parent_run_id(study)
-    with tracking.study_run(
+    experiment_id = study.user_attrs.get(records.StudyAttr.MLFLOW_EXPERIMENT_ID)
+    if parent_id is not None and experiment_id is not None:
+        return parent_id, str(experiment_id)
+    with url_lock(uri, "mlflow-store"):
+        tracking.open_store(uri)
+        experiment_id = tracking.ensure_experiment(spec.name, uri)
+    parent_id = tracking.create_study_run(
         spec.name,
-        resume_run_id=parent_id,
+        tracking_uri=uri,
+        experiment_id=experiment_id,
         tags={tracking.STUDY_TAG: spec.name, tracking.ROLE_TAG: "study"},
-    ) as (run_id, experiment_id):
-        if parent_id is None:
-            records.write_mlflow_ids(
-                study, parent_run_id=run_id, experiment_id=experiment_id, tracking_uri=uri
-            )
-            tracking.log_params(
-                {
-                    "algorithms": ",".join(spec.algorithms),
-                    "model": spec.model,
-                    "sampler": spec.sampler.type,
-                    "pruner": spec.pruner.type,
-                    "n_trials": spec.budget.n_trials,
-                    "objectives": ",".join(f"{o.metric}:{o.direction}" for o in spec.objectives),
-                    "search_space": ",".join(spec.search),
-                    "seed": spec.seed,
-                }
-            )
-            tracking.log_text(_spec_yaml(spec), "sweep.yaml")
-        yield run_id
+        params={
+            "algorithms": ",".join(spec.algorithms),
+            "model": spec.model,
+            "sampler": spec.sampler.type,
+            "pruner": spec.pruner.type,
+            "n_trials": spec.budget.n_trials,
+            "objectives": ",".join(f"{o.metric}:{o.direction}" for o in spec.objectives),
+            "search_space": ",".join(spec.search),
+            "seed": spec.seed,
+        },
+        texts={"sweep.yaml": _spec_yaml(spec)},
+    )
+    records.write_mlflow_ids(
+        study, parent_run_id=parent_id, experiment_id=experiment_id, tracking_uri=secrets.strip(uri)
+    )
+    return parent_id, experiment_id
 
 
 def _log_best(best: BestTrial) -> None:
@@ -441,14 +485,4 @@ def _log_best(best: BestTrial) -> None:
     tracking.log_metrics(best.metrics, prefix="best/")
 
 
-def _fail_stale(study: optuna.Study) -> None:
-    import warnings
-
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        optuna.storages.fail_stale_trials(study)
-
-
-__all__ = ["SweepEvent", "SweepOutcome", "Trainer", "create_study", "run_sweep", "trial_config"]
+__all__ = ["SweepEvent", "SweepOutcome", "Trainer", "TrialFailed", "outcome_of", "run_sweep", "storage_url", "trial_config"]

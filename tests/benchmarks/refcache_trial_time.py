@@ -1,10 +1,11 @@
-"""How much trial time the reference log-probs cache saves: DPO trials with the cache off, then on.
+"""How much trial time the reference log-probs cache saves: DPO (or KTO) trials with the cache off, then on.
 
-    python tests/benchmarks/refcache_trial_time.py [--model builtin:tiny-sft] [--steps 40] [--trials 3]
+    python tests/benchmarks/refcache_trial_time.py [--algorithm dpo|kto] [--model builtin:tiny-sft] [--steps 40] [--trials 3]
 
-With the cache on, the first trial computes the reference log-probs of every train pair (TRL's
-precompute pass) and stores them; the later trials read them and skip the reference forward pass in
-every training step. Runs in a temporary studies root; prints a Markdown table.
+With the cache on, the first trial computes the reference log-probs of every train row (TRL's
+precompute pass: DPO's pairs; KTO's rows and their mismatched KL completions) and stores them; the
+later trials read them and skip the reference forward passes in every training step. Runs in a
+temporary studies root; prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from _report import print_table
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algorithm", default="dpo", choices=["dpo", "kto"])
     parser.add_argument("--model", default="builtin:tiny-sft")
-    parser.add_argument("--data", default=None, help="a pairwise data file (default: the built-in task)")
+    parser.add_argument("--data", default=None, help="a feedback data file (default: the built-in task)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
@@ -46,8 +48,8 @@ def main() -> None:
         for trial in range(args.trials):
             config = RunConfig.model_validate(
                 {
-                    "name": f"bench-refcache-{'on' if cache else 'off'}-{trial}",
-                    "algorithm": "dpo",
+                    "name": f"bench-refcache-{args.algorithm}-{'on' if cache else 'off'}-{trial}",
+                    "algorithm": args.algorithm,
                     "model": args.model,
                     "data": data,
                     "params": {
@@ -73,7 +75,7 @@ def main() -> None:
             if outcome in times:
                 times[outcome].append(train_s)
     print_table(
-        f"DPO trial time with and without the reference log-probs cache ({args.model})",
+        f"{args.algorithm.upper()} trial time with and without the reference log-probs cache ({args.model})",
         ["reference log-probs", "trial", "steps", "trial s", "trainer.train() s", "status"],
         rows,
     )

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings, RunConfig
     from alignlab.run.evaluation import EvalReport
+    from alignlab.run.rewards import Reward
 
 
 @dataclass
@@ -20,9 +21,13 @@ class Models:
     policy: Any
     """The model the trainer trains: a causal LM, or (reward modelling) a sequence classifier."""
     reward_model: Any = None
-    """PPO: the frozen reward model that scores responses."""
+    """Online algorithms: the frozen reward model (a sequence classifier) that scores responses, when the
+    run's reward is a learned model."""
     value_model: Any = None
-    """PPO: the value model (initialised from the reward model, trained)."""
+    """PPO: the value model (initialised from the reward model, or from the policy with a reward function; trained)."""
+    reward: Reward | None = None
+    """Online algorithms: where the reward comes from (a reward model or a reward function), and what is
+    monitored beside it (the built-in task's gold reward)."""
 
 
 @dataclass
@@ -59,7 +64,8 @@ class Algorithm(Protocol):
     PEFT_TASK_TYPE: str
     """PEFT's task type for its LoRA adapter: ``CAUSAL_LM`` or ``SEQ_CLS``."""
     NEEDS_REWARD_MODEL: bool
-    """Whether runs need ``reward_model`` (PPO scores its samples with one)."""
+    """Whether runs score their own samples with a reward: ``reward_model`` (a learned model, default
+    builtin:tiny-rm on the built-in task) or ``reward_function`` (PPO, GRPO, RLOO)."""
     PARAMS: Mapping[str, str]
     """Hyperparameters alignlab adds on top of the TRL config's fields, with their meaning."""
     CHOICES: Mapping[str, tuple[str, ...]]
@@ -73,8 +79,9 @@ class Algorithm(Protocol):
         """TRL settings this algorithm needs beyond alignlab's common ones (the run's params override them)."""
         ...
 
-    def load_models(self, model_dir: Path, reward_dir: Path | None, tokenizer: Any) -> Models:
-        """The models to train and the frozen ones beside them, on the CPU (the trainer moves them)."""
+    def load_models(self, model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
+        """The models to train and the frozen ones beside them, on the CPU (the trainer moves them);
+        ``reward`` is the resolved reward of an algorithm that NEEDS_REWARD_MODEL, else None."""
         ...
 
     def callbacks(self, config: RunConfig, args: Any) -> list[Any]:

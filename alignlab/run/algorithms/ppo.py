@@ -2,7 +2,12 @@
 
 Four models take part: the policy (LoRA adapter), the reference (the same base with the adapter
 disabled), the reward model (frozen) and the value model (initialised from the reward model, trained).
-The reward and value models are sequence classifiers sharing the policy's tokenizer. ``max_steps`` is
+The reward and value models are sequence classifiers sharing the policy's tokenizer. TRL's PPOTrainer
+takes no Python reward function: with ``reward_function`` (alignlab.run.rewards), :func:`reward_module`
+wraps it as the sequence classifier PPO expects (its samples decoded, scored, the score at every
+position) and the value model starts from the policy's backbone; on the built-in task the same wrapper
+computes the gold reward of every rollout beside a learned reward model, logged as
+``objective/gold_reward`` next to TRL's ``objective/scores``. ``max_steps`` is
 turned into ``total_episodes`` (steps x batch size) so that every algorithm counts steps the same way.
 PPOTrainer never checks ``control.should_training_stop``, so a pruned run stops by an exception.
 
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings, RunConfig
     from alignlab.run.evaluation import EvalReport
+    from alignlab.run.rewards import Reward
 
 TRAIN_KIND = "prompt"
 PEFT_TASK_TYPE = "CAUSAL_LM"
@@ -58,17 +64,22 @@ def trl_settings(config: RunConfig) -> dict[str, Any]:
     return settings
 
 
-def load_models(model_dir: Path, reward_dir: Path | None, tokenizer: Any) -> Models:
+def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
+    """Policy, reward model and value model (from the reward model, or from the policy's backbone with a
+    fresh head when the reward is a function)."""
     from alignlab.models import load_causal_lm
     from alignlab.run.algorithms.reward import load_reward_backbone
 
-    assert reward_dir is not None, "PPO needs a reward model (NEEDS_REWARD_MODEL)"
-    reward_model = load_reward_backbone(reward_dir, tokenizer)
-    reward_model.eval().requires_grad_(False)
+    assert reward is not None, "PPO needs a reward (NEEDS_REWARD_MODEL)"
+    reward_model = None
+    if reward.model_dir is not None:
+        reward_model = load_reward_backbone(reward.model_dir, tokenizer)
+        reward_model.eval().requires_grad_(False)
     return Models(
         policy=load_causal_lm(model_dir, device="cpu"),
         reward_model=reward_model,
-        value_model=load_reward_backbone(reward_dir, tokenizer),
+        value_model=load_reward_backbone(reward.model_dir or model_dir, tokenizer),
+        reward=reward,
     )
 
 
@@ -99,17 +110,20 @@ def make_trainer(setup: Setup, models: Models) -> Built:
         tokenizer(prompt_text(r["prompt"], tokenizer), add_special_tokens=False)["input_ids"]
         for r in setup.rows
     ]
+    assert models.reward is not None
+    scorer, monitored = reward_module(models, tokenizer, ids, [r["prompt"] for r in setup.rows])
+    callbacks = [monitor_callback(monitored)] if monitored is not None else []
     return Built(
         PPOTrainer(
             args=args,
             processing_class=tokenizer,
             model=models.policy,
             ref_model=None,
-            reward_model=models.reward_model,
+            reward_model=scorer,
             value_model=models.value_model,
             train_dataset=Dataset.from_dict({"input_ids": ids}),
             peft_config=setup.peft_config,
-            callbacks=setup.callbacks,
+            callbacks=[*callbacks, *setup.callbacks],
         )
     )
 
@@ -173,3 +187,97 @@ def kl_controller_callback(controller: AdaptiveKLController) -> Any:
             logs["objective/kl_target"] = controller.target
 
     return AdaptiveKL()
+
+
+# ---- a reward function (or the monitored gold reward) as PPO's reward model ------------------------
+
+
+@dataclass
+class Monitored:
+    """The monitored reward of the rollouts since the last log."""
+
+    values: list[float]
+
+
+def reward_module(
+    models: Models, tokenizer: Any, prompt_ids: list[list[int]], prompts: list[Any]
+) -> tuple[Any, Monitored | None]:
+    """What PPOTrainer scores rollouts with, and where the monitored (gold) rewards go.
+
+    TRL's ``get_reward`` calls ``getattr(model, model.base_model_prefix)`` on the padded
+    query + response ids, then ``model.score`` on the last hidden state, and reads the value at the
+    response's last token. The wrapper's backbone splits each row into its prompt (looked up among the
+    train prompts' token ids) and its response (decoded), and returns as "hidden states" either the
+    learned reward model's scores or the reward function's score at every position; ``score`` is the
+    identity. A plain reward model without a monitor is returned as it is.
+    """
+    import torch
+    from torch import nn
+
+    from alignlab.run.rewards import score
+
+    assert models.reward is not None
+    reward: Reward = models.reward
+    learned = models.reward_model
+    if reward.function is None and reward.monitor is None:
+        return learned, None
+    known = {tuple(ids): prompt for ids, prompt in zip(prompt_ids, prompts, strict=True)}
+    lengths = sorted({len(ids) for ids in prompt_ids}, reverse=True)
+    monitored = Monitored([]) if reward.monitor is not None else None
+
+    def split(input_ids: Any, attention_mask: Any) -> tuple[list[Any], list[str]]:
+        row_prompts, completions = [], []
+        for row, mask in zip(input_ids.tolist(), attention_mask.tolist(), strict=True):
+            ids = [t for t, m in zip(row, mask, strict=True) if m]
+            cut = next((n for n in lengths if tuple(ids[:n]) in known), 0)
+            row_prompts.append(known.get(tuple(ids[:cut]), ""))
+            completions.append(tokenizer.decode(ids[cut:], skip_special_tokens=True))
+        return row_prompts, completions
+
+    class Backbone(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)  # gives the module a device
+            self.learned = learned
+
+        def forward(self, input_ids: Any, attention_mask: Any, **kwargs: Any) -> Any:
+            from types import SimpleNamespace
+
+            row_prompts, completions = split(input_ids, attention_mask)
+            if self.learned is not None:
+                backbone = getattr(self.learned, self.learned.base_model_prefix)
+                out = backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+                values = self.learned.score(out.hidden_states[-1])
+            else:
+                assert reward.function is not None
+                scores = torch.tensor(score(reward.function, row_prompts, completions), device=input_ids.device)
+                values = scores[:, None, None].expand(input_ids.shape[0], input_ids.shape[1], 1)
+            if monitored is not None and reward.monitor is not None:
+                monitored.values.extend(score(reward.monitor, row_prompts, completions))
+            return SimpleNamespace(hidden_states=(values,))
+
+    class ScoredReward(nn.Module):
+        base_model_prefix = "backbone"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = Backbone()
+            self.score = nn.Identity()
+
+    return ScoredReward().eval().requires_grad_(False), monitored
+
+
+def monitor_callback(monitored: Monitored) -> Any:
+    """A TrainerCallback that adds the mean monitored reward of the rollouts since the last log to the
+    logs (``objective/gold_reward``), beside TRL's ``objective/scores``."""
+    from transformers import TrainerCallback
+
+    class MonitorGold(TrainerCallback):
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
+            if logs is not None and "objective/scores" in logs and monitored.values:
+                logs["objective/gold_reward"] = sum(monitored.values) / len(monitored.values)
+                monitored.values.clear()
+
+    return MonitorGold()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings, RunConfig
     from alignlab.run.evaluation import EvalReport
+    from alignlab.run.rewards import Reward
 
 TRAIN_KIND = "pairwise"
 PEFT_TASK_TYPE = "SEQ_CLS"
@@ -36,7 +37,7 @@ def trl_settings(config: RunConfig) -> dict[str, Any]:
     return {}
 
 
-def load_models(model_dir: Path, reward_dir: Path | None, tokenizer: Any) -> Models:
+def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
     return Models(policy=load_reward_backbone(model_dir, tokenizer))
 
 

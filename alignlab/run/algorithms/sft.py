@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings, RunConfig
     from alignlab.run.evaluation import EvalReport
+    from alignlab.run.rewards import Reward
 
 TRAIN_KIND = "sft"
 PEFT_TASK_TYPE = "CAUSAL_LM"
@@ -30,7 +31,7 @@ def trl_settings(config: RunConfig) -> dict[str, Any]:
     return {"completion_only_loss": True}
 
 
-def load_models(model_dir: Path, reward_dir: Path | None, tokenizer: Any) -> Models:
+def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
     from alignlab.models import load_causal_lm
 
     return Models(policy=load_causal_lm(model_dir, device="cpu"))
