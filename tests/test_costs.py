@@ -184,6 +184,7 @@ def test_qlora_weights_are_about_a_quarter() -> None:
         ("kto", {"reference weights"}),
         ("simpo", set()),
         ("orpo", set()),
+        ("grpo", {"reward model weights", "KV cache"}),  # beta 0 (TRL's default): no reference pass
     ],
 )
 def test_resident_models_per_algorithm(algorithm: str, resident: set[str]) -> None:
@@ -244,6 +245,18 @@ def test_online_costs_include_generation_and_reward_model_setup() -> None:
     assert ppo.setup_seconds > 0 and rloo.setup_seconds == 0
     assert ppo.seconds > rloo.seconds > dpo.seconds
     assert ppo.trials_affordable(ppo.setup_seconds / 3600) == 0
+
+
+def test_a_reward_function_holds_no_reward_model() -> None:
+    shape = parse_model("7b")
+    model = estimate_memory(shape, "grpo", TrainSetup())
+    function = estimate_memory(shape, "grpo", TrainSetup(reward_model_resident=False))
+    assert "reward model weights" in {t.name for t in model.terms}
+    assert "reward model weights" not in {t.name for t in function.terms}
+    assert model.total_bytes - function.total_bytes == pytest.approx(shape.n_params * 2.0)
+    grpo = estimate_trial_cost(shape, "grpo", TrainSetup(seq_len=512), examples=1000)
+    rloo = estimate_trial_cost(shape, "rloo", TrainSetup(seq_len=512), examples=1000)
+    assert grpo.generation_flops == 4 * rloo.generation_flops  # 8 samples per prompt against 2
 
 
 def test_profiles_are_consistent() -> None:

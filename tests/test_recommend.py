@@ -539,3 +539,14 @@ def test_write_sweep_refuses_a_folder(tmp_path: Path) -> None:
     draft = draft_sweep(recommend(situation()))
     with pytest.raises(UserInputError, match="is a folder"):
         write_sweep(tmp_path, draft)
+
+
+def test_a_given_reward_skips_the_reward_model_stage_and_its_conversion() -> None:
+    unknown, model, function = (situation(online=True, reward=r) for r in ("unknown", "model", "function"))
+    assert estimate("ppo", unknown).cost.setup_seconds > 0
+    assert estimate("ppo", model).cost.setup_seconds == 0 == estimate("grpo", function).cost.setup_seconds
+    assert estimate("grpo", function).memory.total_gb < estimate("grpo", model).memory.total_gb
+    assert recommend(situation(reward="model")).candidate("ppo").conversion is None
+    assert "reward model" in (recommend(unknown).candidate("ppo").conversion or "")
+    with pytest.raises(UserInputError, match="--reward: expected one of unknown, model, function"):
+        situation(reward="verifier")

@@ -525,3 +525,9 @@ def test_cli_best_status_and_list(make_spec: Callable[..., SweepSpec], root: Pat
     assert status["states"] == {"COMPLETE": 3} and status["best_values"] == [pytest.approx(0.9)]
     rows = json.loads(runner.invoke(app, ["studies", "list", "--json"]).stdout)
     assert [(r["name"], r["algorithms"], r["finished"]) for r in rows] == [("shown", ["dpo"], 3)]
+
+
+def test_a_sweeps_reward_function_reaches_its_trials(make_spec: Callable[..., SweepSpec]) -> None:
+    spec = make_spec("online", algorithm="grpo", reward_function="builtin:gold", budget={"n_trials": 1}, search={})
+    config = trial_config(spec, "grpo", {}, 0, tracking_uri="u")
+    assert (config.reward_function, config.reward_model) == ("builtin:gold", None)

@@ -420,7 +420,7 @@ RULES: tuple[Rule, ...] = (
             a,
             1.5,
             "a trained reward model is at hand: no reward-model stage before the online trials",
-            f"{PPO}; {BUDGET}",
+            BUDGET,
         )
         for a in ONLINE_ALGORITHMS
     ),

@@ -169,6 +169,7 @@ def trial_config(
         algorithm=algorithm,
         model=spec.model,
         reward_model=spec.reward_model,
+        reward_function=spec.reward_function,
         data=spec.data,
         params=params,
         lora=lora,

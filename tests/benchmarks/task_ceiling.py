@@ -1,15 +1,17 @@
-"""What stops the built-in task near a 0.6 win rate: the metric's own ceiling, and how far the gold reward
-itself (GRPO trained on it) takes the tiny model with more steps, a larger adapter, or all weights.
+"""What stops the built-in task near a 0.6 win rate: the metric's own ceiling, how far the gold reward
+itself (GRPO trained on it) takes the tiny model, and what the LoRA adapter leaves out.
 
-    python tests/benchmarks/task_ceiling.py [--variants shipped long r32 full] [--seed 0]
+    python tests/benchmarks/task_ceiling.py [--variants NAME ...] [--seed 0]
 
 First the metric: the SFT policy is sampled on the 200 held-out prompts x 4 (the win rate's reference),
 and the win rate a perfect policy (every review gold reward 1) would have against those samples is
-computed; so is the SFT policy's distribution of gold rewards. Then GRPO (sweeps/runs/grpo.yaml,
-reward_function builtin:gold) in variants: ``shipped`` (LoRA r 8, 200 steps), ``long`` (800 steps),
-``r32`` (LoRA r 32 / alpha 64), ``full`` (all weights, lr 1e-4, beta 0.001 so TRL keeps a reference
-copy to measure KL against). Each is evaluated on the 200 held-out prompts x 4 samples. Prints
-Markdown tables (docs/results.md has the figures).
+computed; so is the SFT policy's distribution of gold rewards. Then runs from the shipped run configs
+(sweeps/runs/grpo.yaml: GRPO on ``reward_function: builtin:gold``; sweeps/runs/dpo.yaml: DPO with its
+SFT term) in variants: more steps, a larger adapter, all weights (GRPO with beta 0.001 so that TRL
+keeps a reference copy to measure KL against), and LoRA on the output layer too (``lm_head``, which
+PEFT's ``all-linear`` leaves out), for DPO also at the literature-default learning rate. Each is
+evaluated on the 200 held-out prompts x 4 samples. Prints Markdown tables (docs/results.md has the
+figures).
 """
 
 from __future__ import annotations
@@ -29,12 +31,30 @@ from _report import print_table
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = {"n_prompts": 200, "samples_per_prompt": 4, "max_new_tokens": 24}
-VARIANTS: dict[str, dict[str, Any]] = {
-    "shipped": {},
-    "long": {"params": {"max_steps": 800}},
-    "r32": {"lora": {"r": 32, "lora_alpha": 64}},
-    "full": {"lora": None, "params": {"learning_rate": 1e-4, "beta": 0.001}},
+#: The block's linear layers: what PEFT's "all-linear" adapts in a Llama (it leaves out lm_head).
+LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+LM_HEAD: dict[str, Any] = {"r": 8, "lora_alpha": 16, "target_modules": [*LINEAR, "lm_head"]}
+SHIPPED = "shipped"
+#: name -> (run config under sweeps/runs/, TRL params changed, LoRA settings: SHIPPED, new ones, or None = all weights)
+VARIANTS: dict[str, tuple[str, dict[str, Any], Any]] = {
+    "grpo": ("grpo", {}, SHIPPED),
+    "grpo-800-steps": ("grpo", {"max_steps": 800}, SHIPPED),
+    "grpo-r32": ("grpo", {}, {"r": 32, "lora_alpha": 64}),
+    "grpo-full": ("grpo", {"learning_rate": 1e-4, "beta": 0.001}, None),
+    "grpo-lm-head": ("grpo", {}, LM_HEAD),
+    "dpo": ("dpo", {}, SHIPPED),
+    "dpo-lr-5e-5": ("dpo", {"learning_rate": 5e-5}, SHIPPED),
+    "dpo-full": ("dpo", {"learning_rate": 1e-4}, None),
+    "dpo-lm-head": ("dpo", {}, LM_HEAD),
+    "dpo-lm-head-lr-5e-5": ("dpo", {"learning_rate": 5e-5}, LM_HEAD),
 }
+
+
+def describe(adapter: dict[str, Any] | None) -> str:
+    if adapter is None:
+        return "all weights"
+    head = " + lm_head" if "lm_head" in adapter.get("target_modules", []) else ""
+    return f"LoRA r {adapter['r']}{head}"
 
 
 def main() -> None:
@@ -71,14 +91,14 @@ def main() -> None:
         + [["mean", f"{sum(flat) / len(flat):.3f}"], ["a perfect policy's win rate", f"{perfect:.3f}"]],
     )
 
-    base = read_yaml(ROOT / "sweeps" / "runs" / "grpo.yaml")
     rows: list[list[Any]] = []
     for name in args.variants:
-        variant = VARIANTS[name]
+        config, params, lora = VARIANTS[name]
+        base = read_yaml(ROOT / "sweeps" / "runs" / f"{config}.yaml")
         raw: dict[str, Any] = {**base, "name": f"ceiling-{name}", "seed": args.seed, "eval": EVAL}
-        raw["params"] = {**base["params"], **variant.get("params", {})}
-        if "lora" in variant:
-            raw["lora"] = variant["lora"]
+        raw["params"] = {**base["params"], **params}
+        if lora != SHIPPED:
+            raw["lora"] = lora
         started = time.monotonic()
         result = run_training(RunConfig.model_validate(raw))
         m = result.metrics
@@ -86,8 +106,9 @@ def main() -> None:
         rows.append(
             [
                 name,
+                raw["algorithm"],
                 raw["params"]["max_steps"],
-                "full" if raw.get("lora") is None else f"LoRA r {raw['lora']['r']}",
+                describe(raw.get("lora")),
                 raw["params"]["learning_rate"],
                 m.get("win_rate", nan),
                 m.get("gold_reward", nan),
@@ -99,11 +120,12 @@ def main() -> None:
         )
         print(f"done: {rows[-1]}", file=sys.stderr, flush=True)
     print_table(
-        f"GRPO on the gold reward (the best an optimiser of the true reward reaches), seed {args.seed}",
+        f"GRPO on the gold reward and DPO with its SFT term, by what they train, seed {args.seed}",
         [
             "variant",
+            "algorithm",
             "steps",
-            "weights",
+            "weights trained",
             "lr",
             "win rate vs SFT",
             "gold reward",

@@ -113,19 +113,34 @@ def make_trainer(setup: Setup, models: Models) -> Built:
     assert models.reward is not None
     scorer, monitored = reward_module(models, tokenizer, ids, [r["prompt"] for r in setup.rows])
     callbacks = [monitor_callback(monitored)] if monitored is not None else []
-    return Built(
-        PPOTrainer(
-            args=args,
-            processing_class=tokenizer,
-            model=models.policy,
-            ref_model=None,
-            reward_model=scorer,
-            value_model=models.value_model,
-            train_dataset=Dataset.from_dict({"input_ids": ids}),
-            peft_config=setup.peft_config,
-            callbacks=[*callbacks, *setup.callbacks],
-        )
+    trainer = PPOTrainer(
+        args=args,
+        processing_class=tokenizer,
+        model=models.policy,
+        ref_model=None,
+        reward_model=scorer,
+        value_model=models.value_model,
+        train_dataset=Dataset.from_dict({"input_ids": ids}),
+        peft_config=setup.peft_config,
+        callbacks=[*callbacks, *setup.callbacks],
     )
+    trainer.train = _silenced(trainer.train)  # type: ignore[method-assign]
+    return Built(trainer)
+
+
+def _silenced(train: Any) -> Any:
+    """``train`` with stdout swallowed: trl 1.12's PPOTrainer prints "===training policy===", which would
+    corrupt ``alignlab train --json`` (the library never prints)."""
+    import contextlib
+    import functools
+    import io
+
+    @functools.wraps(train)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return train(*args, **kwargs)
+
+    return quiet
 
 
 def policy_of(trainer: Any) -> Any:
