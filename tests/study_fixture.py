@@ -10,11 +10,12 @@ trial's fate (complete, pruned, failed) is scripted by the plan, so tests can as
 
 - ``dpo-beta``: DPO, objective win_rate (maximize), constraint kl <= 6; params beta, learning_rate.
   Trial 0 is the sweep's enqueued literature default, one trial is pruned and one fails. Storage: the
-  default ``studies/dpo-beta/optuna.db``.
+  default ``studies/dpo-beta/optuna.db``. Its complete trials carry evaluation units (:func:`units_of`,
+  100 prompts): the best (trial 3) is within noise of trial 1 and beyond noise of the default.
 - ``algo-mix``: DPO, KTO and PPO compared in one study; objectives [win_rate (max), kl (min)]; params
   algorithm, beta (dpo, kto), desirable_weight (kto), kl_target (ppo), learning_rate. Its sweep moves
-  the storage to ``<root>/elsewhere/algo-mix.db``, and its runs report no MLflow run id (as an older
-  runner's trials), so readers find them through the MLflow tags.
+  the storage to ``<root>/elsewhere/algo-mix.db``, and its runs report no MLflow run id and no
+  evaluation units (as an older runner's trials), so readers find them through the MLflow tags.
 
 The plan's later trials are enqueued on the study between a first run_sweep (the enqueued default)
 and a second that resumes it to the budget. Both share ``<root>/mlflow.db``.
@@ -43,7 +44,7 @@ import pytest
 from alignlab.run import tracking
 from alignlab.run.config import RunConfig
 from alignlab.run.training import EvaluateHook, RunResult, StepHook
-from alignlab.sweep import records
+from alignlab.sweep import catalog
 from alignlab.sweep.records import StudyAttr, TrialAttr
 from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.study import run_sweep
@@ -104,6 +105,25 @@ MIX_PLAN: list[tuple[dict[str, Any], str]] = [
 ]
 
 PLANS = {DPO_STUDY: DPO_PLAN, MIX_STUDY: MIX_PLAN}
+#: Held-out prompts of the analytic evaluation units, and the spread of a trial's units around its value.
+N_UNITS, UNIT_SD = 100, 0.1
+
+
+def units_of(metrics: dict[str, float], number: int) -> dict[str, dict[str, Any]]:
+    """Per-prompt units (alignlab.run.evaluation.Units) whose mean is each metric: a prompt difficulty
+    every trial shares (so paired differences are tighter than unpaired) plus the trial's own noise
+    (seeded by its number), scaled to UNIT_SD and centred on the value."""
+    import numpy as np
+
+    shared = 0.05 * np.sin(1.7 * np.arange(N_UNITS))
+    own = np.random.default_rng(number).standard_normal(N_UNITS)
+    own = (own - own.mean()) / own.std() * UNIT_SD
+    out = {}
+    for metric in ("win_rate", "kl"):
+        values = shared + own * (1.0 if metric == "win_rate" else metrics[metric])
+        values = values - values.mean() + metrics[metric]
+        out[metric] = {"key": "prompts:analytic", "values": [float(v) for v in values]}
+    return out
 
 SEARCH: dict[str, Any] = {
     "beta": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
@@ -196,7 +216,9 @@ def analytic_train(
         else:
             tracking.log_metrics(metrics, step=steps[-1], prefix="eval/")
             result.metrics, result.output_dir = metrics, config.output_dir
-        tracking.end_run("FAILED" if fate == "fail" else "FINISHED")
+            if study == DPO_STUDY:
+                result.units = units_of(metrics, number)
+        tracking.end_run(tracking.RUN_STATUS[result.status])  # as run_training: a pruned run ends KILLED
     return result
 
 
@@ -223,11 +245,11 @@ def _build_study(fx: FixtureStudies, name: str) -> None:
         return analytic_train(config, run_ids=fx.run_ids, **kwargs)
 
     run_sweep(spec, n_trials=1, train=train)  # trial 0: the enqueued default
-    study = records.open_study(name).study
+    study = catalog.open_study(name).study
     for params, _ in PLANS[name][1:]:
         study.enqueue_trial(params)
     run_sweep(spec, train=train)  # resumed to the budget
-    record = records.open_study(name)
+    record = catalog.open_study(name)
     assert record.experiment_id is not None
     fx.experiment_ids[name] = record.experiment_id
 

@@ -42,7 +42,9 @@ def test_columns_and_order_of_one_study(studies: FixtureStudies) -> None:
         "beta",
         "learning_rate",
         "win_rate",
+        "win_rate_se",
         "kl",
+        "kl_se",
         "steps",
         "runtime_s",
         "state",
@@ -66,6 +68,41 @@ def test_columns_and_order_of_one_study(studies: FixtureStudies) -> None:
     assert by_trial.loc[3, "feasible"] is True
     assert by_trial.loc[4, "steps"] == 20
     assert set(df["algorithm"]) == {"dpo"}
+
+
+def test_standard_errors_and_the_trials_within_noise(studies: FixtureStudies) -> None:
+    """The analytic units (study_fixture.units_of): per-unit spread UNIT_SD over N_UNITS prompts, so the
+    bootstrap SE of a mean is near UNIT_SD / sqrt(N_UNITS); trial 1 is 0.023 behind the best (trial 3),
+    inside the paired interval, and the next feasible trial (6) is beyond it."""
+    from study_fixture import N_UNITS, UNIT_SD
+
+    df = compare_table([DPO_STUDY]).set_index("trial")
+    complete = df[df["state"] == "COMPLETE"]
+    sd = pd.Series([pd.Series(u).std(ddof=0) for u in complete.index.map(lambda n: _units(studies, n))])
+    assert complete["win_rate_se"].to_numpy() == pytest.approx((sd / N_UNITS**0.5).to_numpy(), rel=0.1)
+    assert complete["win_rate_se"].between(0.5 * UNIT_SD / 10, 1.5 * UNIT_SD / 10).all()
+    assert df.loc[df["state"] != "COMPLETE", "win_rate_se"].isna().all()
+    noise = df.attrs["noise"]
+    assert noise.startswith("trials 3 and 1 are within noise of each other on win_rate"), noise
+    assert "trial 1 -0.023" in noise and "trial 6" not in noise
+    assert df.attrs["no_units"] == []
+
+
+def _units(studies: FixtureStudies, number: int) -> list[float]:
+    from alignlab.sweep.catalog import open_study
+    from alignlab.sweep.records import trial_records
+
+    trial = next(t for t in trial_records(open_study(DPO_STUDY)) if t.number == number)
+    return trial.units["win_rate"].values
+
+
+def test_a_study_without_units_reads_without_intervals_and_says_so_once(studies: FixtureStudies) -> None:
+    df = compare_table([MIX_STUDY], use_mlflow=False)
+    assert df["win_rate_se"].isna().all() and df.attrs["noise"] is None
+    assert df.attrs["no_units"] == [MIX_STUDY]
+    result = runner.invoke(app, ["compare", MIX_STUDY, "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("no standard errors") == 1 and "±" not in result.stdout
 
 
 def test_several_studies_in_one_table(studies: FixtureStudies) -> None:
@@ -122,6 +159,9 @@ def test_cli_table(studies: FixtureStudies) -> None:
     assert "sorted by win_rate (maximize)" in result.stdout
     assert result.stdout.count("COMPLETE") == 4
     assert "dpo-beta" in result.stdout and "algo-mix" in result.stdout
+    one = runner.invoke(app, ["compare", DPO_STUDY])
+    assert "win_rate ± se" in one.stdout and "0.9 ± 0.01" in one.stdout
+    assert "trials 3 and 1 are within noise of each other" in one.stdout
 
 
 def test_cli_csv_written_atomically(studies: FixtureStudies, tmp_path: Path) -> None:

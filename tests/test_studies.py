@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from alignlab.run.config import load_run_config
-from alignlab.sweep.best import export_best, select_best
-from alignlab.sweep.records import finished_count, open_study
+from alignlab.sweep.best import select_best
+from alignlab.sweep.catalog import open_study
+from alignlab.sweep.export import export_best
+from alignlab.sweep.records import finished_count
 from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.study import run_sweep
 
@@ -60,6 +63,11 @@ def test_sweep_runs_trials_as_nested_mlflow_runs_and_exports_the_best(studies_ro
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     assert trials[0].user_attrs["enqueued"] is True and trials[0].params == {"beta": 0.1, "learning_rate": 1e-5}
     assert {"mlflow_run_id", "metrics", "steps", "runtime_s", "run_config", "adapter_path"} <= set(trials[0].user_attrs)
+    # the objective's and the constraint's per-prompt units, on the same prompts for every trial
+    units = [t.user_attrs["eval_units"] for t in trials]
+    assert all(set(u) == {"win_rate", "kl"} and len(u["win_rate"]["values"]) == 8 for u in units)
+    assert len({u["win_rate"]["key"] for u in units}) == 1
+    assert sum(units[0]["win_rate"]["values"]) / 8 == pytest.approx(trials[0].value, abs=1e-5)
 
     runs = runs_of("tiny")
     parents = [r for r in runs if r.data.tags.get("alignlab.role") == "study"]
@@ -71,6 +79,7 @@ def test_sweep_runs_trials_as_nested_mlflow_runs_and_exports_the_best(studies_ro
     assert all("eval/win_rate" in r.data.metrics and "eval/kl" in r.data.metrics for r in children)
     best = outcome.best
     assert best is not None and best.rule.startswith("highest win_rate among trials with kl <= 50.0")
+    assert best.standard_errors[0] is not None and best.standard_errors[0] >= 0 and best.noise
     parent = parents[0]
     assert parent.data.tags["best.trial_number"] == str(best.number)
     assert "best/win_rate" in parent.data.metrics

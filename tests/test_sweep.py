@@ -24,8 +24,9 @@ from alignlab.cli import app
 from alignlab.errors import UserInputError
 from alignlab.run.config import RunConfig, parse_run_config
 from alignlab.run.training import EvaluateHook, RunResult, StepHook
-from alignlab.sweep import records
-from alignlab.sweep.best import export_best, pareto_front, select_best
+from alignlab.sweep import catalog, records
+from alignlab.sweep.best import pareto_front, select_best
+from alignlab.sweep.export import export_best
 from alignlab.sweep.records import StudyRecord, TrialAttr, TrialRecord, constraint_values, finished_count
 from alignlab.sweep.samplers import grid
 from alignlab.sweep.spec import Constraint, Objective, SweepSpec, parse_sweep
@@ -338,7 +339,7 @@ def test_failures_are_recorded_with_their_reason_and_count_against_the_budget(
     )
     train = AnalyticTrain(fail=lambda p: "loss is NaN at step 40" if p["learning_rate"] == 1e-2 else None)
     outcome = run_sweep(spec, train=train)
-    study = records.open_study("failing").study
+    study = catalog.open_study("failing").study
     by_lr = {t.params["learning_rate"]: t for t in study.get_trials()}
     assert (
         by_lr[1e-2].state.name == "FAIL"
@@ -353,7 +354,7 @@ def test_a_run_without_the_objective_metric_fails_with_that_reason(
     make_spec: Callable[..., SweepSpec], root: Path
 ) -> None:
     outcome = run_sweep(make_spec("no-metric", budget={"n_trials": 1}), train=AnalyticTrain(drop="win_rate"))
-    (trial,) = records.open_study("no-metric").study.get_trials()
+    (trial,) = catalog.open_study("no-metric").study.get_trials()
     assert (
         trial.state.name == "FAIL"
         and trial.user_attrs[TrialAttr.FAIL_REASON] == "the run reported no win_rate"
@@ -395,7 +396,7 @@ def test_defaults_are_enqueued_once_and_run_first(make_spec: Callable[..., Sweep
         "enqueue", enqueue=[default, {"beta": 0.5, "learning_rate": 1e-4}], budget={"n_trials": 4}
     )
     run_sweep(more, train=AnalyticTrain())  # a resumed study enqueues nothing new
-    trials = records.trial_records(records.open_study("enqueue"))
+    trials = records.trial_records(catalog.open_study("enqueue"))
     assert [t.enqueued for t in trials] == [True, False, False, False]
     assert trials[0].params == default
     assert all(t.params != {"beta": 0.5, "learning_rate": 1e-4} for t in trials)
@@ -426,7 +427,7 @@ def test_on_evaluate_feeds_the_pruner(make_spec: Callable[..., SweepSpec], root:
     train = AnalyticTrain()
     outcome = run_sweep(spec, train=train)
     assert [c.eval.every_n_steps for c in train.configs] == [10, 10]  # four evaluations of 40 steps
-    first, second = records.trial_records(records.open_study("prune"))
+    first, second = records.trial_records(catalog.open_study("prune"))
     assert first.state == "COMPLETE" and sorted(first.intermediate) == [10, 20, 30, 40]
     assert second.state == "PRUNED" and sorted(second.intermediate) == [10] and second.steps == 10
     assert outcome.n_finished == 2
@@ -442,7 +443,7 @@ def test_what_the_runner_stores_reads_back(
     spec = make_spec("stored", constraints=[{"metric": "kl", "max": 5.0}], budget={"n_trials": 3})
     outcome = run_sweep(spec, storage=elsewhere, train=AnalyticTrain())  # --storage: sweep.yaml records it
     assert yaml.safe_load((root / "stored" / "sweep.yaml").read_text())["storage"] == elsewhere
-    record = records.open_study("stored")
+    record = catalog.open_study("stored")
     assert record.storage_url == elsewhere and record.n_trials == 3
     assert [(o.metric, o.direction) for o in record.objectives] == [("win_rate", "maximize")]
     assert record.constraints == [Constraint(metric="kl", max=5.0)] and record.algorithms == ["dpo"]
@@ -467,7 +468,7 @@ def test_the_stored_keys_stay_those_older_studies_have(
         "keys", constraints=[{"metric": "kl", "max": 5.0}], enqueue=[{"beta": 0.1, "learning_rate": 1e-4}]
     )
     run_sweep(spec, n_trials=1, train=AnalyticTrain())
-    study = records.open_study("keys").study
+    study = catalog.open_study("keys").study
     assert set(study.user_attrs) == {
         "spec",
         "objectives",
@@ -528,6 +529,6 @@ def test_cli_best_status_and_list(make_spec: Callable[..., SweepSpec], root: Pat
 
 
 def test_a_sweeps_reward_function_reaches_its_trials(make_spec: Callable[..., SweepSpec]) -> None:
-    spec = make_spec("online", algorithm="grpo", reward_function="builtin:gold", budget={"n_trials": 1}, search={})
+    spec = make_spec("online", algorithm="grpo", reward_function="builtin:gold", budget={"n_trials": 1})
     config = trial_config(spec, "grpo", {}, 0, tracking_uri="u")
     assert (config.reward_function, config.reward_model) == ("builtin:gold", None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from test_sweep import AnalyticTrain, make_spec, root, tracking_uri
 
-from alignlab.sweep import records
+from alignlab.sweep import catalog, records
 from alignlab.sweep.spec import SweepSpec
 from alignlab.sweep.study import run_sweep
 
@@ -32,7 +32,7 @@ def test_a_study_of_several_algorithms_samples_only_each_ones_params(
     )
     train = AnalyticTrain()
     run_sweep(spec, train=train)
-    trials = records.trial_records(records.open_study("mix"))
+    trials = records.trial_records(catalog.open_study("mix"))
     enqueued = [(t.algorithm, t.params) for t in trials if t.enqueued]
     assert enqueued[0] == ("dpo", {"beta": 0.1, "learning_rate": 5e-6})  # the default, once per algorithm
     assert enqueued[1][0] == "kto" and enqueued[1][1]["beta"] == 0.1 and "desirable_weight" in enqueued[1][1]

@@ -64,7 +64,8 @@ def test_dpo_run_is_evaluated_and_logged(studies_root: Path) -> None:
     assert (Path(result.output_dir or "") / "adapter" / "adapter_config.json").is_file()
     run = mlflow_run(result.mlflow_run_id or "")
     assert run.data.params["beta"] == "0.2"
-    assert run.data.params["r"] == "8"
+    assert run.data.params["lora_r"] == "8" and "r" not in run.data.params  # TRL's name (trl.ModelConfig)
+    assert "loss" in run.data.metrics  # the trainer's logs, kept and written with the evaluation
     assert run.data.tags["alignlab.algorithm"] == "dpo"
     assert run.data.tags["alignlab.status"] == "completed"
     assert len(run.data.tags["alignlab.data_fingerprint"]) == 12

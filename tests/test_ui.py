@@ -1,4 +1,6 @@
-"""`alignlab ui` and alignlab.results.ui: busy ports are refused before anything starts; servers start and stop."""
+"""`alignlab ui` and alignlab.results.ui: busy ports are refused before anything starts; servers start and
+stop; the links open each study's trials; optuna-dashboard (its real server's API) names the objectives and
+shows a pruned trial as pruned."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pruned_study
 import pytest
-from study_fixture import DPO_STUDY, MIX_STUDY, FixtureStudies, built_studies, studies
+from study_fixture import DPO_STUDY, MIX_STUDY, FixtureStudies, built_studies, fast_dir, studies
 from typer.testing import CliRunner
 
 from alignlab.cli import app
@@ -73,29 +77,47 @@ def test_cli_unknown_optuna_study_exit_2(studies: FixtureStudies) -> None:
     assert "error: unknown study 'nope'" in result.stderr
 
 
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
 def test_optuna_dashboard_starts_and_stops(studies: FixtureStudies, tmp_path: object) -> None:
-    from alignlab.sweep.records import storage_url
+    from alignlab.sweep.catalog import storage_url
 
     handle = ui.start_optuna_dashboard(storage_url(MIX_STUDY), port=ui.free_port())
     try:
         waited = ui.wait_ready(handle, timeout=60)
         assert waited < 60
-        with urllib.request.urlopen(f"{handle.url}/api/studies", timeout=5) as resp:
-            names = [s["study_name"] for s in json.load(resp)["study_summaries"]]
-        assert names == [MIX_STUDY]
+        summaries = _get(f"{handle.url}/api/studies")["study_summaries"]
+        assert [s["study_name"] for s in summaries] == [MIX_STUDY]
+        detail = _get(f"{handle.url}/api/studies/{summaries[0]['study_id']}")
+        assert detail["objective_names"] == ["win_rate", "kl"]  # not "Objective 0", "Objective 1"
+        assert ui.dashboard_study_url(handle, MIX_STUDY) == f"{handle.url}/dashboard/studies/{summaries[0]['study_id']}"
     finally:
         ui.stop(handle)
     assert not handle.running
     assert not ui.port_in_use(int(handle.url.rsplit(":", 1)[1]))
 
 
-def test_wait_ready_reports_a_server_that_dies(tmp_path: object) -> None:
-    handle = ui.start_optuna_dashboard("sqlite:////nonexistent/dir/x.db", port=ui.free_port())
+def test_optuna_dashboard_shows_a_pruned_trial_as_pruned_not_infeasible(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pruned trial has no final KL: its last evaluation decides its constraint values (tests/pruned_study.py)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    storage = pruned_study.build(fast_dir(tmp_path_factory) / "pruned-studies")
+    handle = ui.start_optuna_dashboard(storage, port=ui.free_port())
     try:
-        with pytest.raises(RuntimeError, match="optuna-dashboard exited with code"):
-            ui.wait_ready(handle, timeout=60)
+        ui.wait_ready(handle, timeout=60)
+        (summary,) = _get(f"{handle.url}/api/studies")["study_summaries"]
+        detail = _get(f"{handle.url}/api/studies/{summary['study_id']}")
     finally:
         ui.stop(handle)
+    assert detail["objective_names"] == ["win_rate"]
+    trials = {t["number"]: (t["state"], t["constraints"]) for t in detail["trials"]}
+    assert trials[0][0] == "Complete" and all(c <= 0 for c in trials[0][1])
+    assert trials[1][0] == "Pruned" and trials[1][1] and all(c <= 0 for c in trials[1][1])  # feasible
+    assert trials[2][0] == "Complete" and trials[2][1][0] > 0  # the dashboard's "(infeasible)" is for this one
 
 
 def test_cli_serves_both_and_stops_on_ctrl_c(studies: FixtureStudies) -> None:
@@ -111,10 +133,14 @@ def test_cli_serves_both_and_stops_on_ctrl_c(studies: FixtureStudies) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline(), proc.stdout.readline()]  # printed once both answer
+        lines = [proc.stdout.readline() for _ in range(4)]  # printed once both answer
+        view = "runs?workflowType=machine_learning&viewStateShareKey=alignlab-trials"
+        exp = studies.experiment_ids
         assert lines == [
-            f"MLflow UI:        http://127.0.0.1:{port}\n",
-            f"optuna-dashboard: http://127.0.0.1:{optuna_port}\n",
+            f"MLflow UI:        http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning\n",
+            f"  {MIX_STUDY}: http://127.0.0.1:{port}/#/experiments/{exp[MIX_STUDY]}/{view}\n",  # newest first
+            f"  {DPO_STUDY}: http://127.0.0.1:{port}/#/experiments/{exp[DPO_STUDY]}/{view}\n",
+            f"optuna-dashboard: http://127.0.0.1:{optuna_port}/dashboard/studies/1\n",
         ]
         for url in (f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{optuna_port}/api/studies"):
             with urllib.request.urlopen(url, timeout=5) as resp:

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from alignlab.cli import app
 from alignlab.errors import UserInputError
-from alignlab.sweep import records, secrets
+from alignlab.sweep import catalog, records, secrets
 from alignlab.sweep.claims import worker_seed
 from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.storage import connection_error, driver_problems, open_storage
@@ -298,10 +298,10 @@ def test_one_worker_with_a_seed_is_reproducible_and_later_workers_draw_elsewhere
     for run in ("a", "b"):
         monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path / run))
         run_sweep(spec, train=train)
-        drawn.append([t.params for t in records.open_study("seeded").study.get_trials()])
+        drawn.append([t.params for t in catalog.open_study("seeded").study.get_trials()])
     assert drawn[0] == drawn[1]
     run_sweep(spec, n_trials=5, train=train)  # a second worker joins: its own seed, new params
-    params = [t.params for t in records.open_study("seeded").study.get_trials()]
+    params = [t.params for t in catalog.open_study("seeded").study.get_trials()]
     assert len(params) == 5 and len({tuple(sorted(p.items())) for p in params}) == 5
     assert worker_seed(0, 0) == 0 and len({worker_seed(0, k) for k in range(50)}) == 50
 
@@ -319,7 +319,7 @@ def test_a_small_space_never_repeats_and_a_too_small_one_is_refused(tmp_path: Pa
     }
     raw = sweep_raw("small", search=space, budget={"n_trials": 6}, tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
     outcome = run_sweep(parse_sweep(raw, check_trl=False), train=train)
-    trials = records.trial_records(records.open_study("small"))
+    trials = records.trial_records(catalog.open_study("small"))
     assert outcome.n_finished == 6 and len({tuple(sorted(t.params.items())) for t in trials}) == 6
     with pytest.raises(UserInputError, match="the search space has 6 distinct configurations, but got n_trials=7"):
         parse_sweep({**raw, "budget": {"n_trials": 7}}, where="small.yaml", check_trl=False)

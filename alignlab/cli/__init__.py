@@ -69,17 +69,25 @@ class _Never(Exception):
     """Stands in for an exception class the installed click does not have."""
 
 
-def main() -> None:
-    """The console script: usage errors (unknown option, missing argument, bad choice) become one
-    ``error:`` line naming the command, with exit code 2, like every other bad input."""
+def main(argv: list[str] | None = None) -> None:
+    """The console script (``argv``: the arguments, default ``sys.argv[1:]``; it exits either way).
+
+    Usage errors (unknown option, missing argument, bad choice) become one ``error:`` line naming
+    the command, with exit code 2, like every other bad input; libraries' log records, thread errors
+    and warnings print no stacks without ``--debug`` (:func:`alignlab.cli.errors.quiet_tracebacks`)."""
     import sys
+
+    from alignlab.cli.errors import quiet_tracebacks
 
     # Typer vendors click (typer._click); its UsageError is the base of BadParameter, which Typer exports.
     usage_error: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    click_exception: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     no_args_is_help: Any = getattr(sys.modules[usage_error.__module__], "NoArgsIsHelpError", _Never)
     code: Any
+    set_debug(False)
     try:
-        code = app(prog_name="alignlab", standalone_mode=False)
+        with quiet_tracebacks():
+            code = app(args=argv, prog_name="alignlab", standalone_mode=False)
     except no_args_is_help as exc:  # `alignlab` or `alignlab sweep` alone: the help, as before
         typer.echo(exc.ctx.get_help() if exc.ctx is not None else str(exc))
         code = 0
@@ -90,6 +98,9 @@ def main() -> None:
     except typer.Abort:
         typer.echo("interrupted", err=True)
         code = 130
+    except click_exception as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        code = 2
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -206,19 +206,37 @@ def convert(
     split: Annotated[str | None, typer.Option("--split", help=SPLIT_HELP)] = None,
     ranking: Annotated[Ranking | None, typer.Option("--ranking", help=RANKING_HELP)] = None,
     attributes: Annotated[str | None, typer.Option("--attributes", help=ATTRIBUTES_HELP)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
 ) -> None:
     """Convert PATH to another feedback kind and write it to --out as JSON Lines (TRL's shapes).
 
     A format that holds the target kind itself is read as that kind (OpenAssistant: --to binary uses
-    the emoji votes). Nothing is written when loading or converting fails.
+    the emoji votes). Nothing is written when loading or converting fails; an existing --out file is
+    replaced only with --force.
     """
+    from pathlib import Path
+
+    from alignlab.cli.outputs import check_outputs
     from alignlab.data import convert_stream, open_feedback, write_records
     from alignlab.data.writers import check_output_path
+    from alignlab.errors import UserInputError
 
-    options = read_options(
-        columns=columns, split=split, ranking=ranking.value if ranking else None, attributes=attributes
-    )
-    check_output_path(out)
+    problems: list[str] = []
+    try:
+        options = read_options(
+            columns=columns, split=split, ranking=ranking.value if ranking else None, attributes=attributes
+        )
+    except UserInputError as exc:
+        problems += exc.problems
+    try:
+        check_output_path(out)
+        replaced = bool(check_outputs([("--out", Path(out))], force=force))
+    except UserInputError as exc:
+        problems += [p if p.startswith("--out") else f"--out {p}" for p in exc.problems]
+    if Path(out).absolute() == Path(path).absolute():
+        problems.append(f"--out {out}: is the input file; expected another path (the input is read as it is written)")
+    if problems:
+        raise UserInputError(problems)
     target = cast("FeedbackKind", to.value)
     with reading_progress(path) as progress:
         stream = open_feedback(path, skip_invalid=skip_invalid, prefer=target, options=options, progress=progress)
@@ -232,6 +250,7 @@ def convert(
     typer.echo(
         f"wrote {written} {converted.kind} records ({converted.format}) to {out} "
         f"from {read.made} {stream.kind} records ({stream.format}{origin})"
+        + ("; replaced the previous file" if replaced else "")
     )
 
 

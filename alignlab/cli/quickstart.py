@@ -46,7 +46,7 @@ def quickstart(
 
     console.rule("[bold]3. The sweep")
     from alignlab.cli.render import LiveProgress, render_best
-    from alignlab.sweep.records import open_study
+    from alignlab.sweep.catalog import open_study
     from alignlab.sweep.study import run_sweep
     from alignlab.validate import load_valid_sweep
 
@@ -93,6 +93,12 @@ def quickstart(
                     console.print(
                         f"  {key:15s} best {b[key]:.3f}   default {d[key]:.3f}   ({b[key] - d[key]:+.3f})"
                     )
+            vs = comparison.versus
+            if vs is not None:
+                from rich.markup import escape
+
+                style = "green" if vs.difference is not None and vs.difference.beyond_noise else "yellow"
+                console.print(f"[bold {style}]{escape(vs.verdict)}[/]")
     console.rule("[bold]5. Look at it")
     console.print(f"Finished in {qs.elapsed(started)}. Study storage: {outcome.storage}")
     console.print("  alignlab compare quickstart        a table of the trials")

@@ -9,11 +9,13 @@ table or JSON, and optionally writes a sweep file. The situation checks its own 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from alignlab.cli.errors import handle_errors
+from alignlab.cli.outputs import FORCE_HELP, check_force, check_outputs
 from alignlab.cli.render import render_recommendation
 
 if TYPE_CHECKING:
@@ -181,6 +183,7 @@ def recommend(
         metavar="NAME",
         help="With --write-sweep: the candidate to sweep (any ranked algorithm).",
     ),
+    force: bool = typer.Option(False, "--force", help="With --write-sweep: " + FORCE_HELP),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="With --data: skip invalid records instead of failing."
     ),
@@ -208,6 +211,8 @@ def recommend(
         raise UserInputError(
             "--algorithm: picks the candidate for --write-sweep; give --write-sweep PATH too"
         )
+    check_force(force, option="--write-sweep", given=write_sweep is not None)
+    replaced = bool(check_outputs([("--write-sweep", Path(write_sweep))], force=force)) if write_sweep else False
     situation, notes = build_situation(
         data=data,
         data_type=data_type,
@@ -238,6 +243,7 @@ def recommend(
             "algorithm": draft.algorithm,
             "name": draft.spec["name"],
             "notes": list(draft.comments),
+            "replaced": replaced,
         }
     if as_json:
         typer.echo(

@@ -99,28 +99,94 @@ class LiveProgress:
 
 
 def render_best(best: Any, name: str) -> None:
-    """The best trial (alignlab.sweep.best.BestTrial) of study ``name``: the rule, params, metrics, adapter."""
+    """The best trial (alignlab.sweep.best.BestTrial) of study ``name``: the rule, each objective with its
+    standard error and interval, which trials are within noise of it, params, metrics, adapter."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = Console(highlight=False)
     if best is None:
         console.print(f"{name}: no trial completed yet")
         return
     console.print(
-        f"[bold]best trial {best.number}[/] ({best.rule})"
+        f"[bold]best trial {best.number}[/] ({escape(best.rule)})"
         + (" - an enqueued literature default" if best.enqueued else "")
     )
+    errors = dict(zip(best.objectives, best.standard_errors, strict=False))
+    for metric, value, se, interval in zip(best.objectives, best.values, best.standard_errors, best.intervals, strict=False):
+        shown = f"{value:.4f}" if se is None else f"{value:.4f} ± {se:.4f}"
+        if interval is not None:
+            shown += f" (95% interval {interval[0]:.4f} to {interval[1]:.4f})"
+        console.print(f"  {metric} = {shown}")
+    if best.confirmed:
+        c = best.confirmed
+        se = f" ± {c['se']:.4f}" if c.get("se") is not None else ""
+        console.print(
+            f"  confirmed {c['metric']} = {c['value']:.4f}{se} ({c['n_prompts']} prompts x {len(c['seeds'])} seeds)"
+        )
+    if best.noise:
+        console.print(f"[yellow]{escape(best.noise)}[/]" if best.within_noise else escape(best.noise))
+    if best.within_noise and not best.confirmed:
+        k = min(len(best.within_noise) + 1, 5)
+        console.print(f"  alignlab best {name} --confirm {k}   re-evaluates them on more prompts and seeds")
     table = Table("param", "value")
     for key, value in best.params.items():
         table.add_row(key, fmt_value(value))
     console.print(table)
-    metrics = Table("metric", "value")
+    metrics = Table("metric", "value", "± se")
     for key, value in sorted(best.metrics.items()):
-        metrics.add_row(key, f"{value:.4f}")
+        se = errors.get(key)
+        metrics.add_row(key, f"{value:.4f}", "" if se is None else f"{se:.4f}")
     console.print(metrics)
     if best.output_dir:
         console.print(f"adapter: {best.output_dir}")
+
+
+def render_confirmation(confirmation: Any) -> None:
+    """The table of a ``best --confirm`` (alignlab.sweep.confirm.Confirmation): each top trial's sweep
+    value against its confirmed value, with standard errors, and the one chosen."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    c = confirmation
+    console = Console(highlight=False)
+    table = Table(
+        "trial",
+        "params",
+        f"sweep {c.metric}",
+        f"confirmed {c.metric}",
+        "95% interval",
+        "feasible",
+        "",
+        title=f"{c.study}: the top {len(c.trials)} re-evaluated ({escape(c.rule)})",
+        title_justify="left",
+    )
+    for t in c.trials:
+        table.add_row(
+            str(t.number),
+            ", ".join(f"{k}={fmt_value(v)}" for k, v in t.params.items()),
+            _pm(t.sweep_value, t.sweep_se),
+            _pm(t.value, t.se),
+            "" if t.interval is None else f"{t.interval[0]:.4f} to {t.interval[1]:.4f}",
+            "yes" if t.feasible else "no",
+            "chosen" if t.number == c.chosen else "",
+            style="bold" if t.number == c.chosen else None,
+        )
+    console.print(table)
+    if c.noise:
+        console.print(escape(c.noise))
+    moved = "" if c.chosen == c.sweep_best else f" (the sweep's own values chose trial {c.sweep_best})"
+    console.print(f"confirmed best: trial {c.chosen}{moved}; recorded in the study" + (
+        f" and on the MLflow runs of trials {', '.join(map(str, c.mlflow_logged))}" if c.mlflow_logged else ""
+    ))
+
+
+def _pm(value: float | None, se: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" if se is None else f"{value:.4f} ± {se:.4f}"
 
 
 def render_recommendation(rec: Recommendation, notes: list[str], sweep: dict[str, Any] | None) -> None:
@@ -200,4 +266,5 @@ def render_recommendation(rec: Recommendation, notes: list[str], sweep: dict[str
     for line in rec.assumptions:
         console.print(f"   {escape(line)}")
     if sweep is not None:
-        console.print(f"\nwrote {escape(sweep['path'])} (sweep {sweep['name']}, {sweep['algorithm']})")
+        done = "replaced" if sweep.get("replaced") else "wrote"
+        console.print(f"\n{done} {escape(sweep['path'])} (sweep {sweep['name']}, {sweep['algorithm']})")

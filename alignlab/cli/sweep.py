@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from alignlab.cli.errors import handle_errors
+from alignlab.cli.outputs import check_force, check_outputs
 from alignlab.cli.render import LiveProgress, render_best
 
 sweep_app = typer.Typer(
@@ -25,6 +26,7 @@ studies_app = typer.Typer(help="The studies under studies/.", no_args_is_help=Tr
 @sweep_app.command("run")
 @handle_errors
 def sweep_run(
+    ctx: typer.Context,
     spec_path: Path = typer.Argument(
         ..., metavar="SPEC", help="A sweep file (YAML), e.g. sweeps/quickstart.yaml."
     ),
@@ -73,16 +75,20 @@ def sweep_run(
         from alignlab.sweep.study import run_sweep
         from alignlab.validate import load_valid_sweep
 
-        spec = load_valid_sweep(spec_path)
-        if tracking_uri is not None:
-            spec = spec.model_copy(update={"tracking_uri": tracking_uri})
+        storage_key, tracking_key = _option_name(ctx, "storage"), _option_name(ctx, "tracking_uri")
+        spec = load_valid_sweep(
+            spec_path, storage=storage, storage_key=storage_key, tracking_uri=tracking_uri, tracking_key=tracking_key
+        )  # `alignlab validate`'s checks, against this storage and MLflow store: nothing is created before
+        checked: dict[str, Any] = {"storage_key": storage_key, "validated": True}
+        train = _load_trainer(trainer)  # a bad --trainer is found before any worker starts
+        _room_for_the_first_trial(spec)
         if workers is not None:
             outcome = run_local_workers(
                 spec, spec_path, workers, n_trials=n_trials, storage=storage, tracking_uri=tracking_uri, trainer=trainer
             )
         elif events:
             outcome = run_sweep(
-                spec, n_trials=n_trials, storage=storage, on_event=_print_event, train=_load_trainer(trainer)
+                spec, n_trials=n_trials, storage=storage, on_event=_print_event, train=train, **checked
             )
         else:
             console = Console(stderr=True)
@@ -92,7 +98,8 @@ def sweep_run(
                     n_trials=n_trials,
                     storage=storage,
                     on_event=LiveProgress(spec.name, status),
-                    train=_load_trainer(trainer),
+                    train=train,
+                    **checked,
                 )
     if events:
         typer.echo(json.dumps({"kind": "outcome", **_outcome_dict(outcome)}, default=str))
@@ -106,6 +113,25 @@ def sweep_run(
     console.print(
         f"MLflow: parent run {outcome.mlflow_parent_run_id} in {outcome.tracking_uri} (alignlab ui to browse)"
     )
+
+
+def _option_name(ctx: typer.Context, param: str) -> str:
+    """How an option's value was given, for messages: ``--storage``, or ``$ALIGNLAB_STORAGE`` from the
+    environment."""
+    option = next(p for p in ctx.command.params if p.name == param)
+    source = ctx.get_parameter_source(param)
+    if source is not None and source.name == "ENVIRONMENT" and isinstance(option.envvar, str):
+        return f"${option.envvar}"
+    return max(option.opts, key=len)
+
+
+def _room_for_the_first_trial(spec: Any) -> None:
+    """The disk's room for a trial, checked before the study is created (each later trial is checked
+    by the runner before it is claimed: alignlab.run.disk)."""
+    from alignlab.paths import study_dir
+    from alignlab.run.disk import room_for_trial
+
+    room_for_trial(spec, study_dir(spec.name) / "trials")
 
 
 def run_local_workers(
@@ -222,7 +248,7 @@ def sweep_status(
 ) -> None:
     """Trials by state, the budget and the best trial of a study."""
     from alignlab.sweep.best import study_status
-    from alignlab.sweep.records import open_study
+    from alignlab.sweep.catalog import open_study
 
     status = study_status(open_study(name))
     if as_json:
@@ -231,8 +257,10 @@ def sweep_status(
     states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(status["states"].items())) or "no trials"
     typer.echo(f"{name}: {status['finished']} of {status['n_trials']} finished ({states})")
     if status["best_trial"] is not None:
+        errors = status.get("best_standard_errors") or [None] * len(status["best_values"])
         values = ", ".join(
-            f"{m}={v:.4f}" for m, v in zip(status["objectives"], status["best_values"], strict=False)
+            f"{m}={v:.4f}" + (f" ± {se:.4f}" if se is not None else "")
+            for m, v, se in zip(status["objectives"], status["best_values"], errors, strict=False)
         )
         typer.echo(f"best: trial {status['best_trial']} ({values})")
 
@@ -240,21 +268,29 @@ def sweep_status(
 @studies_app.command("list")
 @handle_errors
 def studies_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Every study under studies/ with its progress and best value."""
+    """Every study under studies/ with its progress and best value. A study that cannot be read (a
+    corrupt storage) is listed as unreadable, its problem printed as an error line (exit 2)."""
     from rich.console import Console
     from rich.table import Table
 
+    from alignlab.errors import UserInputError
     from alignlab.sweep.best import study_summaries
 
     rows = study_summaries()
+    broken = [p for row in rows for p in row.get("problems", [])]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
+        if broken:
+            raise UserInputError(broken)
         return
     if not rows:
         typer.echo("no studies yet (alignlab sweep run SPEC, or alignlab quickstart)")
         return
     table = Table("study", "algorithms", "finished", "states", "best trial", "best")
     for row in rows:
+        if "problems" in row:
+            table.add_row(row["name"], "", "", "unreadable (see the error below)", "", "")
+            continue
         best = ", ".join(f"{v:.4f}" for v in row["best_values"] or [])
         states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(row["states"].items()))
         table.add_row(
@@ -266,13 +302,22 @@ def studies_list(as_json: bool = typer.Option(False, "--json")) -> None:
             best,
         )
     Console().print(table)
+    if broken:
+        raise UserInputError(broken)
 
 
 @handle_errors
 def best(
     name: str = typer.Argument(..., help="The study (sweep) name."),
     export: Path = typer.Option(
-        None, "--export", help="Write the best trial as a run config `alignlab train` accepts."
+        None, "--export", help="Write the best trial's configuration to this file (see --format)."
+    ),
+    export_format: str = typer.Option(
+        "alignlab",
+        "--format",
+        metavar="alignlab|trl|llamafactory",
+        help="With --export: a run config `alignlab train` accepts, a `trl dpo|kto|... --config` file, or a "
+        "LLaMA-Factory training YAML; what the format cannot express is listed.",
     ),
     max_steps: int = typer.Option(
         None, "--max-steps", min=1, help="With --export: train this many steps instead."
@@ -280,25 +325,102 @@ def best(
     full_data: bool = typer.Option(
         False, "--full-data", help="With --export: drop the sweep's max_examples cap."
     ),
+    confirm: int = typer.Option(
+        None,
+        "--confirm",
+        min=1,
+        metavar="K",
+        help="Re-evaluate the top K complete trials from their saved adapters on more prompts and seeds, "
+        "and pick by the confirmed value (recorded in the study and on the MLflow runs).",
+    ),
+    confirm_prompts: int = typer.Option(
+        None, "--confirm-prompts", min=1, help="With --confirm: held-out prompts to sample on (default: all)."
+    ),
+    confirm_seeds: int = typer.Option(
+        None, "--confirm-seeds", min=1, help="With --confirm: sampling seeds (default 3)."
+    ),
+    force: bool = typer.Option(False, "--force", help="With --export: replace the file if it exists."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The best configuration of a study, the rule that chose it, and where its adapter is."""
+    """The best configuration of a study with its standard error, the rule that chose it, the trials
+    within noise of it, and where its adapter is."""
     from dataclasses import asdict
 
     from alignlab.errors import UserInputError
-    from alignlab.sweep.best import export_best, select_best
-    from alignlab.sweep.records import open_study
+    from alignlab.sweep.best import select_best
+    from alignlab.sweep.catalog import open_study
+    from alignlab.sweep.export import FORMATS, export_best
 
-    chosen = select_best(open_study(name))
+    if export is None and (max_steps is not None or full_data):
+        given = " and ".join(o for o, on in (("--max-steps", max_steps is not None), ("--full-data", full_data)) if on)
+        raise UserInputError(
+            f"alignlab best: {given} without --export PATH: they shape the exported run config, so give "
+            "--export too (see 'alignlab best --help')"
+        )
+    if confirm is None and (confirm_prompts is not None or confirm_seeds is not None):
+        given = " and ".join(
+            o for o, v in (("--confirm-prompts", confirm_prompts), ("--confirm-seeds", confirm_seeds)) if v is not None
+        )
+        raise UserInputError(
+            f"alignlab best: {given} without --confirm K: they shape the re-evaluation, so give --confirm too "
+            "(see 'alignlab best --help')"
+        )
+    if export_format not in FORMATS:
+        raise UserInputError(f"--format {export_format!r}: expected one of {', '.join(FORMATS)}")
+    if export is None and export_format != "alignlab":
+        raise UserInputError(f"--format {export_format}: the format of --export PATH, which was not given")
+    check_force(force, option="--export", given=export is not None)
+    replaced = bool(check_outputs([("--export", export)], force=force)) if export is not None else False
+    record = open_study(name)
+    confirmation = _confirm(record, confirm, confirm_prompts, confirm_seeds) if confirm is not None else None
+    chosen = select_best(record)
     if chosen is None:
         raise UserInputError(f"study {name!r}: no trial has completed yet")
+    exported = None
     if export is not None:
-        export_best(chosen, export, name=f"{name}-best", max_steps=max_steps, full_data=full_data)
+        exported = export_best(
+            chosen, export, name=f"{name}-best", format=export_format, max_steps=max_steps,
+            full_data=full_data, overwrite=force,
+        )
     if as_json:
+        confirmed = asdict(confirmation) if confirmation is not None else None
         typer.echo(
-            json.dumps({**asdict(chosen), "exported": str(export) if export else None}, indent=2, default=str)
+            json.dumps(
+                {
+                    **asdict(chosen),
+                    "confirmation": confirmed,
+                    "exported": str(export) if export else None,
+                    "export": asdict(exported) if exported is not None else None,
+                    "replaced": replaced,
+                },
+                indent=2,
+                default=str,
+            )
         )
         return
+    if confirmation is not None:
+        from alignlab.cli.render import render_confirmation
+
+        render_confirmation(confirmation)
     render_best(chosen, name)
-    if export is not None:
-        typer.echo(f"exported: {export} (alignlab train {export})")
+    if exported is not None:
+        typer.echo(f"exported: {export}{' (replaced the previous file)' if replaced else ''} ({exported.command})")
+        if exported.unexpressed:
+            typer.echo(f"not expressible as a {exported.format} config (listed at the top of the file too):")
+            for line in exported.unexpressed:
+                typer.echo(f"  - {line}")
+
+
+def _confirm(record: Any, k: int, prompts: int | None, seeds: int | None) -> Any:
+    """``best --confirm K``: re-evaluate the top K with a status line on stderr (alignlab.sweep.confirm)."""
+    from rich.console import Console
+
+    from alignlab.sweep.confirm import ConfirmSettings, confirm_seeds, confirm_top
+
+    settings = ConfirmSettings(n_prompts=prompts, seeds=confirm_seeds(3 if seeds is None else seeds))
+    with Console(stderr=True).status(f"{record.name}: re-evaluating the top {k}...") as status:
+
+        def progress(i: int, total: int, number: int) -> None:
+            status.update(f"{record.name}: re-evaluating trial {number} ({i + 1} of {total})...")
+
+        return confirm_top(record, k, settings=settings, on_trial=progress)

@@ -29,9 +29,9 @@ def train(
 
     from alignlab.validate import load_valid_run_config
 
-    run_config = load_valid_run_config(config, overrides=overrides or [])  # `alignlab validate`'s checks
-    if tracking_uri:
-        run_config = run_config.model_copy(update={"tracking_uri": tracking_uri})
+    # `alignlab validate`'s checks (and the --tracking-uri's): nothing is created before they pass
+    run_config = load_valid_run_config(config, overrides=overrides or [], tracking_uri=tracking_uri)
+    _check_space(run_config)
     console = Console(stderr=True)
     with console.status(f"training {run_config.name} ({run_config.algorithm})...") as status:
         from alignlab.run.training import run_training
@@ -46,6 +46,17 @@ def train(
         _render(result)
     if result.status == "failed":
         raise typer.Exit(1)
+
+
+def _check_space(run_config: object) -> None:
+    """Refuse a run the disk has no room for before it starts (alignlab.run.disk)."""
+    from alignlab.paths import studies_root
+    from alignlab.run.config import RunConfig
+    from alignlab.run.disk import check_run_space
+
+    assert isinstance(run_config, RunConfig)
+    output = Path(run_config.output_dir) if run_config.output_dir else studies_root() / "runs" / run_config.name
+    check_run_space(output, run_config.model, run_config.lora, what=f"run {run_config.name}")
 
 
 def _render(result: object) -> None:

@@ -23,6 +23,6 @@ def validate(
         typer.echo(
             f"ok: {check.path}: {check.kind} {check.name} ({', '.join(check.algorithms)}): {', '.join(check.checked)}"
         )
-    problems = [p for c in checks for p in c.problems]
+    problems = list(dict.fromkeys(p for c in checks for p in c.problems))  # a studies root's, once
     if problems:
         raise UserInputError(problems)

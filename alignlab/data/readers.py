@@ -3,23 +3,33 @@
 Formats, chosen by extension (content-sniffed when the extension says nothing):
 JSONL (``.jsonl``, ``.ndjson``), JSON (``.json``: an array of records, or an object holding one
 array such as ``{"data": [...]}``; a ``.json`` file that is really JSONL is read as JSONL), CSV
-(``.csv``; ``.tsv`` tab-separated), Parquet (``.parquet``, ``.pq``), any of these gzip-compressed
-(``.gz``), and Hugging Face dataset folders (:mod:`alignlab.data.hf`: ``save_to_disk`` folders,
+(``.csv``; ``.tsv`` tab-separated), Parquet (``.parquet``, ``.pq``), any of these compressed with
+gzip, bzip2 or xz (``.gz``, ``.bz2``, ``.xz``, or found by their first bytes; zstd is refused with a
+hint), and Hugging Face dataset folders (:mod:`alignlab.data.hf`: ``save_to_disk`` folders,
 DatasetDicts, downloaded snapshots with parquet shards).
 
 JSONL, CSV and Parquet are streamed (one line, row or row group at a time), so memory does not grow
 with the file; a JSON array is parsed whole, then handed out record by record.
+
+Bad bytes are one line naming the file and where: a damaged or truncated compressed stream (with the
+last record read before it), text that is not UTF-8 (its offset), JSON nested deeper than the parser
+can follow, and strings holding a lone UTF-16 surrogate (``"\\ud800"``: valid JSON, not valid text).
 
 Nothing here knows about feedback shapes; :mod:`alignlab.data.formats` does that.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import io
 import json
+import lzma
 import os
+import re
+import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +117,10 @@ def open_source(path: str | Path, *, split: str | None = None) -> Source:
         from alignlab.data.hf import open_folder
 
         return open_folder(p, name, split=split)
+    if not p.is_file():
+        raise UserInputError(
+            f"{name}: not a regular file (a device, pipe or socket); expected a data file or a dataset folder"
+        )
     if split is not None:
         raise UserInputError(f"{name}: --split {split} applies to a dataset folder, but this is a file")
     return open_file(p, name)
@@ -121,17 +135,35 @@ def open_file(p: Path, name: str, *, kind: str | None = None) -> Source:
     total = os.fstat(raw.fileno()).st_size
     suffixes = [s.lower() for s in p.suffixes]
     handle: IO[bytes] = raw
-    if raw.peek(2)[:2] == b"\x1f\x8b" or (suffixes and suffixes[-1] == ".gz"):
-        handle = io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=1 << 16)
+    try:
+        head = raw.peek(4096)
+    except OSError as exc:
+        raw.close()
+        raise UserInputError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    compression = _compression(head, suffixes)
+    if compression == "zstd":
+        raw.close()
+        raise UserInputError(
+            f"{name}: zstd-compressed files are not read (expected a plain file, or one compressed with "
+            f"gzip, bzip2 or xz; decompress it first: zstd -d {name})"
+        )
+    if compression is not None:
+        handle = io.BufferedReader(_DECOMPRESSORS[compression](raw), buffer_size=1 << 16)
         try:
             head = handle.peek(4096)  # type: ignore[attr-defined,unused-ignore]
-        except (OSError, EOFError) as exc:
+        except DAMAGED as exc:
             raw.close()
-            raise UserInputError(f"{name}: not a valid gzip file ({exc})") from None
-        if suffixes and suffixes[-1] == ".gz":
+            if _compression(head, []) is None:  # named .gz (say), but not its magic number
+                raise UserInputError(
+                    f"{name}: not a valid {compression} file (its first bytes are not {compression}'s; "
+                    f"expected {compression}-compressed data, or a name without {suffixes[-1]})"
+                ) from None
+            raise UserInputError(
+                f"{name}: damaged {compression} data at the start ({_reason(exc)}); expected a complete "
+                f"{compression} file"
+            ) from None
+        if suffixes and suffixes[-1] in _COMPRESSION_SUFFIXES:
             suffixes = suffixes[:-1]
-    else:
-        head = raw.peek(4096)
     if kind is None:
         kind = EXTENSIONS.get(suffixes[-1]) if suffixes else None
     if kind is None:
@@ -140,7 +172,7 @@ def open_file(p: Path, name: str, *, kind: str | None = None) -> Source:
         raw.close()
         raise UserInputError(
             f"{name}: cannot tell the file format from the name or the content; "
-            f"expected one of {', '.join(sorted(EXTENSIONS))} (optionally .gz) or a dataset folder"
+            f"expected one of {', '.join(sorted(EXTENSIONS))} (optionally .gz, .bz2 or .xz) or a dataset folder"
         )
     readers: dict[str, Callable[[IO[bytes], str], Iterator[RawRecord]]] = {
         "jsonl": _read_jsonl,
@@ -149,12 +181,59 @@ def open_file(p: Path, name: str, *, kind: str | None = None) -> Source:
         "tsv": lambda h, n: _read_csv(h, n, delimiter="\t"),
         "parquet": _read_parquet,
     }
-    return Source(name, _closing(readers[kind](handle, name), raw), total=total, unit="bytes", position=raw.tell)
+    records = _closing(readers[kind](handle, name), raw, name, compression)
+    return Source(name, records, total=total, unit="bytes", position=raw.tell)
 
 
-def _closing(records: Iterator[RawRecord], handle: IO[bytes]) -> Iterator[RawRecord]:
+#: Compressions read on the fly, by name: the suffix that names them and how to open the stream.
+_COMPRESSION_SUFFIXES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd"}
+_DECOMPRESSORS: dict[str, Callable[[IO[bytes]], Any]] = {
+    "gzip": lambda raw: gzip.GzipFile(fileobj=raw),
+    "bzip2": lambda raw: bz2.BZ2File(raw),
+    "xz": lambda raw: lzma.LZMAFile(raw),  # noqa: SIM115
+}
+#: What a damaged or cut-short compressed stream raises while it is read.
+DAMAGED: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
+def _compression(head: bytes, suffixes: list[str]) -> str | None:
+    """The compression of a file from its first bytes (its magic number), else from its last suffix."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
+        return "bzip2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return _COMPRESSION_SUFFIXES.get(suffixes[-1]) if suffixes else None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "it ends before the compressed stream does: truncated, was the download or copy cut short?"
+    return str(exc) or type(exc).__name__
+
+
+def _closing(
+    records: Iterator[RawRecord], handle: IO[bytes], name: str, compression: str | None
+) -> Iterator[RawRecord]:
+    """The records, with a damaged compressed stream or a failing read as one line naming the file
+    and the last record read before it; the file is closed at the end."""
+    last: str | None = None
     try:
-        yield from records
+        for record in records:
+            last = record.where
+            yield record
+    except DAMAGED as exc:
+        after = f" after {last.removeprefix(name).strip()}" if last else ""
+        if compression is not None:
+            raise UserInputError(
+                f"{name}: damaged {compression} data{after} ({_reason(exc)}); expected a complete {compression} file"
+            ) from None
+        if isinstance(exc, OSError):
+            raise UserInputError(f"{name}: cannot read the file{after} ({exc.strerror or exc})") from None
+        raise
     finally:
         handle.close()
 
@@ -198,11 +277,17 @@ def _read_jsonl(handle: IO[bytes], name: str) -> Iterator[RawRecord]:
         found = True
         where = f"{name} line {number}"
         try:
-            yield RawRecord(where, loads(line))
+            value = loads(line)
         except UnicodeDecodeError as exc:
             raise _not_utf8(name, start + exc.start) from None
         except json.JSONDecodeError as exc:
             yield RawRecord(where, None, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        except RecursionError:
+            yield RawRecord(where, None, _TOO_DEEP)
+            continue
+        lone = _lone_surrogate(value) if _SURROGATE_ESCAPE.search(line) else None
+        yield RawRecord(where, value) if lone is None else RawRecord(where, None, lone)
     if not found:
         raise UserInputError(f"{name}: the file is empty (expected {_EXPECTED['jsonl']})")
 
@@ -222,11 +307,14 @@ def _read_json(handle: IO[bytes], name: str) -> Iterator[RawRecord]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and _first_line_is_object(text):  # JSON Lines under a .json name
-            yield from _read_jsonl(io.BytesIO(text.encode("utf-8")), name)
+            yield from _read_jsonl(io.BytesIO(text.encode("utf-8", "surrogatepass")), name)
             return
         raise UserInputError(
             f"{name} line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise UserInputError(f"{name}: {_TOO_DEEP}") from None
+    surrogates = _SURROGATE_ESCAPE.search(text.encode("utf-8", "surrogatepass")) is not None
     del text
     if isinstance(data, dict):
         lists = [(key, value) for key, value in data.items() if isinstance(value, list)]
@@ -244,7 +332,32 @@ def _read_json(handle: IO[bytes], name: str) -> Iterator[RawRecord]:
         raise UserInputError(f"{name}: the JSON array is empty (expected at least one record)")
     for i in range(len(data)):
         value, data[i] = data[i], None  # hand each record over once
-        yield RawRecord(f"{name} record {i + 1}", value)
+        lone = _lone_surrogate(value) if surrogates else None
+        where = f"{name} record {i + 1}"
+        yield RawRecord(where, value) if lone is None else RawRecord(where, None, lone)
+
+
+_TOO_DEEP = (
+    f"invalid JSON: nested deeper than the JSON parser can follow (about {sys.getrecursionlimit()} levels "
+    "of arrays or objects); expected records of text, numbers and shallow lists"
+)
+#: A JSON escape of a UTF-16 surrogate (``\\ud800``..``\\udfff``); in pairs they are one character.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """Why ``value`` (parsed JSON whose text escapes a surrogate) is not valid text, or ``None``."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else "?"
+        return (
+            f"holds {bad.encode('unicode_escape').decode()!s}, a lone UTF-16 surrogate: valid JSON but not "
+            "valid Unicode text (expected UTF-8 text; escape astral characters as surrogate pairs)"
+        )
+    except (RecursionError, ValueError):
+        return None
+    return None
 
 
 def _first_line_is_object(text: str) -> bool:
@@ -323,7 +436,7 @@ def _csv_cell(column: str, cell: str) -> Any:
     if stripped.startswith("[{") or stripped.startswith("{"):
         try:
             return json.loads(stripped)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return cell
     return cell
 

@@ -1,18 +1,17 @@
-"""Write feedback records as JSON Lines, atomically (a reader never sees a half-written file)."""
+"""Write feedback records as JSON Lines, atomically (a reader never sees a half-written file), with the
+user's umask (:func:`alignlab.paths.atomic_output`)."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 from alignlab.data.feedback import FeedbackData
 from alignlab.errors import UserInputError
+from alignlab.paths import atomic_output
 
 #: Extensions of other formats: writing JSON Lines under these names would mislead the next reader.
 _NOT_JSONL = (".json", ".csv", ".tsv", ".parquet", ".pq")
@@ -45,37 +44,34 @@ def check_output_path(path: str | Path) -> Path:
 def write_records(records: Iterable[dict[str, Any]], path: str | Path) -> int:
     """Write ``records`` (any iterable, consumed once: a stream is written as it is read) to ``path``
     as JSON Lines, atomically as :func:`write_feedback` does; an error while iterating (say, invalid
-    records found at the end of a stream) leaves ``path`` as it was. Returns the number written."""
+    records found at the end of a stream) or writing (a full disk) leaves ``path`` as it was. The file
+    gets the user's umask. Returns the number written."""
     target = check_output_path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserInputError(
-            f"{path}: cannot create the folder {target.parent} ({exc.strerror or exc})"
-        ) from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            out: IO[bytes] = raw
-            if target.name.lower().endswith(".gz"):
-                out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)  # type: ignore[assignment]
-            lines: list[str] = []
-            for rec in records:
-                lines.append(json.dumps(rec, ensure_ascii=False))
-                count += 1
-                if len(lines) >= 1024:
-                    out.write(("\n".join(lines) + "\n").encode("utf-8"))
-                    lines = []
-            if lines:
-                out.write(("\n".join(lines) + "\n").encode("utf-8"))
-            if out is not raw:
-                out.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(target) as raw:
+        out: IO[bytes] = raw
+        if target.name.lower().endswith(".gz"):
+            out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)  # type: ignore[assignment]
+        lines: list[str] = []
+        for rec in records:
+            lines.append(json.dumps(rec, ensure_ascii=False))
+            count += 1
+            if len(lines) >= 1024:
+                out.write(_encode(lines, path))
+                lines = []
+        if lines:
+            out.write(_encode(lines, path))
+        if out is not raw:
+            out.close()
     return count
+
+
+def _encode(lines: list[str], path: str | Path) -> bytes:
+    text = "\n".join(lines) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate the reader let through: never half a file
+        raise UserInputError(
+            f"{path}: a record holds {text[exc.start:exc.end]!r}, a lone UTF-16 surrogate that is not valid "
+            "Unicode (expected valid text); nothing was written"
+        ) from None

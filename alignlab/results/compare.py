@@ -2,8 +2,8 @@
 
 Rows are trials (every state); columns, in order::
 
-    study, trial, algorithm, <params by TRL name ...>, <objective metrics ...>, kl, steps, runtime_s,
-    state, enqueued, [feasible], mlflow_run_id
+    study, trial, algorithm, <params by TRL name ...>, <metric>, <metric>_se ... (the objectives, kl),
+    steps, runtime_s, state, enqueued, [feasible], mlflow_run_id
 
 Objective columns are named by metric (``win_rate``, ``kl``, ...), the union over the studies in the
 order given; a study whose objectives differ gets the other columns from its trials' final eval
@@ -11,6 +11,12 @@ order given; a study whose objectives differ gets the other columns from its tri
 objective of the first study, in its direction: complete trials first, missing values last. The
 data comes from the Optuna storage; MLflow (when its store exists) is read only to fill the run ids
 (and the experiment id) that the Optuna records lack.
+
+Each ``<metric>_se`` is the bootstrap standard error of the value over the trial's evaluation units
+(alignlab.sweep.noise), empty where the study kept none. ``df.attrs["noise"]`` says in words which
+leading trials (complete, feasible, in the table's order) are within noise of the first, and
+``df.attrs["no_units"]`` names the studies whose complete trials have no units (made before alignlab
+kept them).
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import UserInputError
 from alignlab.paths import write_atomic
-from alignlab.sweep.records import StudyRecord, TrialRecord, join_mlflow, open_study, trial_records
+from alignlab.sweep.catalog import open_study
+from alignlab.sweep.records import StudyRecord, TrialRecord, join_mlflow, trial_records
 from alignlab.sweep.spec import Objective
 
 if TYPE_CHECKING:
@@ -45,15 +52,18 @@ def _feasible(trial: TrialRecord, record: StudyRecord) -> bool | None:
 
 def _rows(
     records: Sequence[StudyRecord], *, use_mlflow: bool
-) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+) -> tuple[list[dict[str, Any]], list[str], list[str], dict[tuple[str, int], TrialRecord]]:
     metric_cols: list[str] = []
     for rec in records:
         metric_cols += [o.metric for o in rec.objectives if o.metric not in metric_cols]
     if "kl" not in metric_cols:
         metric_cols.append("kl")
     with_feasible = any(rec.constraints for rec in records)
+    from alignlab.sweep.noise import trial_estimate
+
     param_cols: list[str] = []
     rows: list[dict[str, Any]] = []
+    by_key: dict[tuple[str, int], TrialRecord] = {}
     for rec in records:
         trials = trial_records(rec)
         if use_mlflow and (rec.experiment_id is None or any(t.mlflow_run_id is None for t in trials)):
@@ -62,8 +72,11 @@ def _rows(
             param_cols += [k for k in t.params if k not in param_cols]
             row: dict[str, Any] = {"study": rec.name, "trial": t.number, "algorithm": t.algorithm}
             row.update(t.params)
+            by_key[(rec.name, t.number)] = t
             for m in metric_cols:
                 row[m] = t.metric(m, rec.objectives)
+                est = trial_estimate(t, m) if t.state == "COMPLETE" else None
+                row[f"{m}_se"] = est.se if est is not None and est.defined else None
             row.update(
                 steps=t.steps,
                 runtime_s=t.runtime_s,
@@ -75,7 +88,7 @@ def _rows(
             if with_feasible:
                 row["feasible"] = _feasible(t, rec)
             rows.append(row)
-    return rows, param_cols, metric_cols
+    return rows, param_cols, metric_cols, by_key
 
 
 def compare_table(names: Sequence[str], *, top: int | None = None, use_mlflow: bool = True) -> pd.DataFrame:
@@ -100,12 +113,12 @@ def compare_table(names: Sequence[str], *, top: int | None = None, use_mlflow: b
 
 
 def table(records: Sequence[StudyRecord], *, top: int | None = None, use_mlflow: bool = True) -> pd.DataFrame:
-    """:func:`compare_table` over studies already opened (alignlab.sweep.records.open_study)."""
+    """:func:`compare_table` over studies already opened (alignlab.sweep.catalog.open_study)."""
     import pandas as pd
 
     if top is not None and top <= 0:
         raise ValueError(f"top must be > 0, but got {top=}")
-    rows, param_cols, metric_cols = _rows(records, use_mlflow=use_mlflow)
+    rows, param_cols, metric_cols, by_key = _rows(records, use_mlflow=use_mlflow)
     first: Objective = (
         records[0].objectives[0] if records[0].objectives else Objective(metric="kl", direction="minimize")
     )
@@ -123,21 +136,43 @@ def table(records: Sequence[StudyRecord], *, top: int | None = None, use_mlflow:
         )
 
     rows.sort(key=key)
+    noise, no_units = _noise(rows, by_key, first)
     if top is not None:
         rows = rows[:top]
     tail = ["steps", "runtime_s", "state", "enqueued"]
     if any(rec.constraints for rec in records):
         tail.append("feasible")
-    columns = ["study", "trial", "algorithm", *param_cols, *metric_cols, *tail, "mlflow_run_id"]
+    with_se = [c for m in metric_cols for c in (m, f"{m}_se")]
+    columns = ["study", "trial", "algorithm", *param_cols, *with_se, *tail, "mlflow_run_id"]
     df = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
-    for col in [*metric_cols, "runtime_s"]:
+    for col in [*with_se, "runtime_s"]:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     df["steps"] = pd.array(df["steps"].tolist(), dtype="Int64")
     df.attrs["sort_by"] = first.metric
     df.attrs["direction"] = first.direction
     df.attrs["objectives"] = {rec.name: [o.metric for o in rec.objectives] for rec in records}
     df.attrs["experiment_ids"] = {rec.name: rec.experiment_id for rec in records}
+    df.attrs["noise"] = noise
+    df.attrs["no_units"] = no_units
     return df
+
+
+def _noise(
+    rows: Sequence[dict[str, Any]], by_key: dict[tuple[str, int], TrialRecord], first: Objective
+) -> tuple[str | None, list[str]]:
+    """Which leading trials (complete, feasible, in table order) are within noise of the first, in words;
+    and the studies whose complete trials have no units for the first objective."""
+    from alignlab.sweep.noise import leaders_of
+
+    leading = [
+        r for r in rows if r["state"] == "COMPLETE" and r.get(first.metric) is not None and r.get("feasible") is not False
+    ]
+    trials = [by_key[(r["study"], r["trial"])] for r in leading]
+    no_units = list(dict.fromkeys(t.study for t in trials if first.metric not in t.units))
+    several = len({t.study for t in trials}) > 1  # trial numbers repeat across studies: name them
+    entries = [(f"{t.study}/{t.number}" if several else t.number, t.units.get(first.metric)) for t in trials]
+    leaders = leaders_of(entries, first.metric, maximize=first.maximize)
+    return (leaders.describe() if leaders is not None else None), no_units
 
 
 def to_records(df: pd.DataFrame) -> list[dict[str, Any]]:

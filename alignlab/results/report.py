@@ -10,10 +10,14 @@
   KL; Optuna's Pareto-front plot when the study's objectives are exactly that pair;
 - ``param``: the main searched params (beta, desirable_weight, kl_target, kl_coef) against the
   objective (optuna.visualization's slice plot);
-- ``curves``: learning curves of the top trials: MLflow histories of ``eval/<objective>`` and ``loss``,
-  else the trials' intermediate values;
+- ``curves``: learning curves of the top trials: MLflow histories of ``eval/<objective>`` (every
+  evaluation the run logged) and ``loss``, else the trials' intermediate values and final value;
 
-and the trial table with links to the MLflow runs. A plot without the data for it becomes a note.
+and, at the top, the "best vs default" card: the best trial (alignlab.sweep.best.select_best) against the
+enqueued literature default on the first objective, each with its standard error, their paired
+difference with its interval and whether it is beyond noise (alignlab.sweep.noise); then the trial
+table with links to the MLflow runs. A plot without the data for it becomes a note. Each plot has one
+title, its section's heading.
 PNGs (matplotlib, alignlab.results.report_pngs) of history, pareto, param, importance and curves go
 beside the page as ``<stem>-<key>.png``.
 """
@@ -42,7 +46,8 @@ from alignlab.results.report_figures import (
     pareto_section,
 )
 from alignlab.run.tracking import DEFAULT_UI_URL, metric_histories, run_url
-from alignlab.sweep.records import StudyRecord, TrialRecord, open_study, trial_records
+from alignlab.sweep.catalog import open_study
+from alignlab.sweep.records import StudyRecord, TrialRecord, trial_records
 from alignlab.sweep.secrets import mask as mask_url
 
 PLOT_KEYS: tuple[str, ...] = ("history", "parallel", "importance", "pareto", "param", "curves")
@@ -108,13 +113,83 @@ def _curves(record: StudyRecord, top: Sequence[TrialRecord]) -> dict[int, dict[s
         curves: dict[str, list[tuple[int, float]]] = {}
         if metric in found:
             curves["eval"] = found[metric]
-        elif t.intermediate:
-            curves["eval"] = sorted(t.intermediate.items())
+        elif t.intermediate:  # no MLflow: the evaluations Optuna has, and the final one
+            final = t.metric(record.objectives[0].metric, record.objectives)
+            last = [(t.steps, final)] if t.steps is not None and final is not None else []
+            curves["eval"] = sorted({**t.intermediate, **dict(last)}.items())
         if "loss" in found:
             curves["loss"] = found["loss"]
         if curves:
             out[t.number] = curves
     return out
+
+
+# ---- the best against the default -----------------------------------------------------------------
+
+
+def versus_card(record: StudyRecord, trials: Sequence[TrialRecord]) -> dict[str, Any] | None:
+    """What the "best vs default" card shows: the best trial (as ``alignlab best`` picks it) and the
+    enqueued default on the first objective, with standard errors and their difference; None when no
+    trial completed."""
+    from alignlab.sweep.best import enqueued_baseline, select_best
+    from alignlab.sweep.noise import NO_UNITS, unit_name, versus
+
+    chosen = select_best(record, trials)
+    if chosen is None or not record.objectives:
+        return None
+    obj = record.objectives[0]
+    best = next(t for t in trials if t.number == chosen.number)
+    card: dict[str, Any] = {
+        "metric": obj.metric,
+        "best": best,
+        "best_value": _pm(chosen.values[0] if chosen.values else None, (chosen.standard_errors or [None])[0]),
+        "best_interval": _interval_text((chosen.intervals or [None])[0]),
+        "rule": chosen.rule,
+        "noise": chosen.noise,
+        "default": None,
+        "confirmed": "",
+    }
+    if chosen.confirmed:
+        c = chosen.confirmed
+        se = f" ± {c['se']:.4f}" if c.get("se") is not None else ""
+        card["confirmed"] = f"confirmed {c['value']:.4f}{se} on {c['n_prompts']} prompts x {len(c['seeds'])} seeds"
+    default = enqueued_baseline(trials)
+    if default is None:
+        card["verdict"] = "no enqueued literature default completed in this study: nothing to compare with"
+        return card
+    card["default"] = default
+    if default.number == best.number:
+        card["verdict"] = "the literature default is the best trial: the sweep did not beat it"
+        return card
+    vs = versus(best, default, obj.metric, maximize=obj.maximize, names=(f"trial {best.number}", "the default"))
+    card["default_value"] = _pm(vs.other_value, vs.other_se)
+    card["default_params"] = params_text(default)
+    d = vs.difference
+    if d is not None and d.se == d.se:  # NaN: fewer than 2 units
+        card["difference"] = f"{d.value:+.4f} ± {d.se:.4f}"
+        unit = unit_name(best.units.get(obj.metric))
+        how = f"paired over {d.n_a} {unit}" if d.paired else f"unpaired, {d.n_a} and {d.n_b} {unit}"
+        card["difference_detail"] = f"{d.level:.0%} interval {d.low:+.4f} to {d.high:+.4f}, {how}"
+    else:
+        card["difference"] = f"{(vs.value or 0.0) - (vs.other_value or 0.0):+.4f}"
+        card["difference_detail"] = NO_UNITS
+    card["beyond_noise"] = d.beyond_noise if d is not None else None
+    card["verdict"] = vs.verdict.split(":")[0] if d is not None else vs.verdict
+    return card
+
+
+def _pm(value: float | None, se: float | None) -> str:
+    if value is None:
+        return ""
+    return fmt(value) if se is None else f"{value:.4f} ± {se:.4f}"
+
+
+def _se(value: Any) -> str:
+    return f" ± {value:.2g}" if isinstance(value, float) else ""
+
+
+def _interval_text(interval: list[float] | None) -> str:
+    return "" if interval is None else f"95% interval {interval[0]:.4f} to {interval[1]:.4f}"
 
 
 # ---- table and page -------------------------------------------------------------------------------
@@ -123,12 +198,12 @@ def _curves(record: StudyRecord, top: Sequence[TrialRecord]) -> dict[int, dict[s
 def _table_rows(df: Any, mlflow_url: str) -> tuple[list[str], list[dict[str, Any]]]:
     from alignlab.results.compare import to_records
 
-    hidden = {"study", "mlflow_run_id"}
+    hidden = {"study", "mlflow_run_id"} | {c for c in df.columns if c.endswith("_se")}
     columns = [c for c in df.columns if c not in hidden] + ["mlflow"]
     exp_ids: dict[str, str | None] = df.attrs.get("experiment_ids", {})
     rows = []
     for rec in to_records(df):
-        cells = {c: fmt(rec.get(c)) for c in columns if c != "mlflow"}
+        cells = {c: fmt(rec.get(c)) + _se(rec.get(f"{c}_se")) for c in columns if c != "mlflow"}
         run_id = rec.get("mlflow_run_id")
         cells["mlflow"] = run_id[:8] if run_id else ""
         rows.append(
@@ -170,7 +245,6 @@ def _build(
 
     record = open_study(name)
     path = Path(out) if out is not None else study_dir(name) / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
     df = table([record])  # joins MLflow run ids and sets record.experiment_id when the store has them
     trials = trial_records(record)
     run_ids = dict(zip(df["trial"].tolist(), df["mlflow_run_id"].tolist(), strict=True))
@@ -198,7 +272,8 @@ def _build(
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1
-    best = _top_trials(record, trials, 1)
+    card = versus_card(record, trials)
+    best = [card["best"]] if card is not None else []
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -212,8 +287,9 @@ def _build(
         n_trials=len(trials),
         best=best[0] if best else None,
         best_params=params_text(best[0]) if best else "",
-        best_value=fmt(best[0].metric(record.objectives[0].metric, record.objectives)) if best else "",
+        best_value=card["best_value"] if card is not None else "",
         best_url=run_url(record.experiment_id, best[0].mlflow_run_id, base=mlflow_url) if best else None,
+        card=card,
         sections=[{**s.__dict__, "html": Markup(s.html)} for s in sections],
         columns=columns,
         rows=rows,

@@ -1,11 +1,13 @@
 """The report's sections: plotly figures (optuna.visualization where it has the plot) and their notes.
 
 Each ``*_section`` function returns a :class:`Section` with the figure's HTML, or a note saying why the
-data for it is missing; alignlab.results.report puts them on the page.
+data for it is missing; alignlab.results.report puts them on the page. A plot has one title: the
+section's heading on the page (:attr:`Section.title`); the figures themselves carry none.
 """
 
 from __future__ import annotations
 
+import html
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -68,9 +70,10 @@ def _pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def _div(fig: Any, div_id: str) -> str:
+    """The figure as a plotly div, without a title of its own (the section's heading is its title)."""
     import plotly.io as pio
 
-    fig.update_layout(margin={"l": 60, "r": 30, "t": 50, "b": 50}, height=460)
+    fig.update_layout(title={"text": ""}, margin={"l": 60, "r": 30, "t": 30, "b": 50}, height=460)
     return str(
         pio.to_html(
             fig,
@@ -138,10 +141,14 @@ def importance_section(
         if not fig.data:
             problems.append(f"{obj.metric}: no importances (the params may not vary)")
             continue
-        fig.update_layout(title=f"Parameter importances for {obj.metric}")
         bars = fig.data[0]
         found[obj.metric] = {str(n): float(v) for n, v in zip(bars.y, bars.x, strict=False)}
-        divs.append(_div(fig, "plot-importance" if not divs else f"plot-importance-{obj.metric}"))
+        div = _div(fig, "plot-importance" if not divs else f"plot-importance-{obj.metric}")
+        if len(record.objectives) > 1:  # one figure per objective: each labelled by its metric
+            div = f'<h3 class="sub">for {html.escape(obj.metric)}</h3>' + div
+        divs.append(div)
+    if len(record.objectives) == 1:
+        sec.title = f"Parameter importances for {record.objectives[0].metric}"
     sec.html = "\n".join(divs)
     if problems:
         sec.note = "; ".join(problems)
@@ -219,7 +226,7 @@ def pareto_section(record: StudyRecord, data: ParetoData | None) -> Section:
             hoverinfo="skip",
         )
     )
-    fig.update_layout(title=f"{data.reward} against KL", xaxis_title="kl", yaxis_title=data.reward)
+    fig.update_layout(xaxis_title="kl", yaxis_title=data.reward)
     sec.html = _div(fig, "plot-pareto")
     sec.caption = "Each complete trial; the dashed line joins the trials no other trial beats on both."
     return sec
@@ -254,9 +261,7 @@ def curves_section(record: StudyRecord, curves: dict[int, dict[str, list[tuple[i
         sec.note = "no metric history: neither MLflow eval/loss histories nor intermediate values"
         return sec
     with_loss = any("loss" in c for c in curves.values())
-    fig = make_subplots(
-        rows=1, cols=2 if with_loss else 1, subplot_titles=[metric, "loss"] if with_loss else [metric]
-    )
+    fig = make_subplots(rows=1, cols=2 if with_loss else 1, horizontal_spacing=0.12)
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
     for i, (number, c) in enumerate(curves.items()):
         color = palette[i % len(palette)]
@@ -277,8 +282,15 @@ def curves_section(record: StudyRecord, curves: dict[int, dict[str, list[tuple[i
                 col=col,
             )
     fig.update_xaxes(title_text="step")
-    fig.update_layout(title="Learning curves of the top trials")
+    fig.update_yaxes(title_text=metric, row=1, col=1)
+    if with_loss:
+        fig.update_yaxes(title_text="training loss", row=1, col=2)
     sec.html = _div(fig, "plot-curves")
+    n_eval = max((len(c.get("eval", [])) for c in curves.values()), default=0)
+    sec.caption = (
+        f"{metric} at every evaluation the trials logged (up to {n_eval} each: the intermediate ones every "
+        "eval.every_n_steps, on fewer prompts, and the final one); the training loss at every logging step."
+    )
     return sec
 
 

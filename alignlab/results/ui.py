@@ -6,12 +6,17 @@ busy port raises UserInputError ("port 5000 is in use; pass --port").
 
 The MLflow server runs light: ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`` (no job runner: about
 0.5 GB instead of 2.25 GB) and one worker unless asked otherwise.
+
+What to open (:func:`mlflow_pages`, :func:`dashboard_study_url`): MLflow's experiments list and each study's
+saved view of its trials in the model-training view (alignlab.run.mlflow_view), and the study's page in
+optuna-dashboard.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
@@ -27,7 +32,8 @@ from pathlib import Path
 
 from alignlab.errors import UserInputError
 from alignlab.paths import default_tracking_uri
-from alignlab.run.tracking import absolute_sqlite, sqlite_path
+from alignlab.run.mlflow_view import experiment_url
+from alignlab.run.stores import absolute_sqlite, sqlite_path
 
 HOST = "127.0.0.1"
 
@@ -221,3 +227,22 @@ def stop_all(handles: Sequence[ServerHandle], *, timeout: float = 10.0) -> None:
             handle.process.wait(timeout=5)
         # Workers can outlive their leader: clear what is left of the group.
         _signal_group(handle, signal.SIGKILL)
+
+
+def mlflow_pages(url: str, *, tracking_uri: str | None = None) -> list[tuple[str, str]]:
+    """(label, address) of what to open in the MLflow UI at ``url``: the experiments list, then each study's
+    saved view of its trials, newest study first, all in the model-training view. Reads the store
+    (default: the shared one under studies/)."""
+    from alignlab.run import tracking
+
+    store = absolute_sqlite(tracking_uri or default_tracking_uri())
+    pages = [("experiments", f"{url.rstrip('/')}/#/experiments?workflowType=machine_learning")]
+    return pages + [(name, experiment_url(url, eid)) for name, eid in tracking.study_views(store)]
+
+
+def dashboard_study_url(handle: ServerHandle, study_name: str) -> str:
+    """The page of one study in a running optuna-dashboard (its id read from the dashboard's API)."""
+    with urllib.request.urlopen(f"{handle.url}/api/studies", timeout=10) as resp:
+        summaries = json.load(resp)["study_summaries"]
+    ids = [s["study_id"] for s in summaries if s["study_name"] == study_name]
+    return f"{handle.url}/dashboard/studies/{ids[0]}" if ids else handle.url

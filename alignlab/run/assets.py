@@ -174,6 +174,13 @@ def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
     from alignlab.data import load_feedback
 
     data = load_feedback(settings.path, **settings.read_options())
+    if kind in ("pairwise", "binary") and data.kind == "pairwise":
+        same = sum(1 for r in data.records if r["chosen"] == r["rejected"])
+        if data.records and same == len(data.records):
+            raise UserInputError(
+                f"{settings.path}: all {same} pairs have chosen == rejected, so there is no preference to "
+                "learn (expected pairs whose chosen and rejected responses differ)"
+            )
     held_out, kept = _split(data.records, settings.eval_fraction, seed=seed)
     eval_pairs = [dict(r) for r in held_out] if data.kind == "pairwise" else []
     from dataclasses import replace
@@ -332,6 +339,12 @@ def model_problems(reference: str, *, key: str, tokenizer: bool = True) -> list[
         return [f"{key}: {reference!r} is a file ({expected})"]
     if not (path / "config.json").is_file():
         return [f"{key}: {reference!r} has no config.json (save one with model.save_pretrained(folder))"]
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [f"{key}: {path / 'config.json'} cannot be read as JSON ({str(exc).splitlines()[0]})"]
+    if not isinstance(config, dict):
+        return [f"{key}: {path / 'config.json'} is not a JSON object (expected a model config)"]
     has_tokenizer = (path / "tokenizer_config.json").is_file() or (path / "tokenizer.json").is_file()
     if tokenizer and not has_tokenizer and not path.resolve().is_relative_to(cache_dir().resolve()):
         return [
@@ -379,11 +392,12 @@ def data_problems(settings: DataSettings, algorithms: list[str], *, seed: int) -
         _split(data.records, settings.eval_fraction, seed=seed)
     except UserInputError as exc:
         return [f"data.eval_fraction: {p.removeprefix('data: ')}" for p in exc.problems]
-    problems: list[str] = []
+    found: dict[str, list[str]] = {}  # a problem -> the algorithms it stops (one line for all of them)
     for name in algorithms:
         kind = algorithm_of(name).TRAIN_KIND
         try:
             load_run_data(kind, settings, seed=seed)
         except UserInputError as exc:
-            problems += [f"data.path: {p} (converting for {name})" for p in exc.problems]
-    return problems
+            for p in exc.problems:
+                found.setdefault(p, []).append(name)
+    return [f"data.path: {p} (converting for {', '.join(names)})" for p, names in found.items()]

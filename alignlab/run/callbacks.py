@@ -1,10 +1,12 @@
-"""The TrainerCallbacks every run has: the watchdog and the intermediate evaluations.
+"""The TrainerCallbacks every run has: the watchdog, MLflow logging and the intermediate evaluations.
 
 - :func:`watchdog` tracks the step and the last training logs, and ends the run as failed on a NaN or
   infinite loss or a KL above ``max_kl`` (:class:`RunFailed`).
+- :func:`mlflow_logs` keeps the trainer's logs for the run's next MLflow write;
 - :func:`intermediate_eval` evaluates cheaply every ``eval.every_n_steps`` steps, logs the metrics to
-  MLflow and asks the sweep whether to prune; a pruned run stops the way its algorithm stops
-  (``stop_pruned``: HF trainers honour ``should_training_stop``, PPO needs :class:`RunPruned`).
+  MLflow (with the kept logs, in one batch) and asks the sweep whether to prune; a pruned run stops the
+  way its algorithm stops (``stop_pruned``: HF trainers honour ``should_training_stop``, PPO needs
+  :class:`RunPruned`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,23 @@ def watchdog(config: RunConfig, run: RunState, on_step: StepHook | None) -> Any:
             check_kl(numeric.get("objective/kl"), config.max_kl, when=f"at step {run.step}")
 
     return Watchdog()
+
+
+def mlflow_logs() -> Any:
+    """Logs the trainer's logs into the active MLflow run (``report_to`` stays "none"), kept in memory and
+    written in one batch with the next evaluation (alignlab.run.tracking.buffer_metrics)."""
+    from transformers import TrainerCallback
+
+    class MlflowLogs(TrainerCallback):
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
+            if logs:
+                # The trainer's own names: per step loss, rewards/margins, objective/kl, ...; at the end
+                # train_loss, train_runtime, ... (kept apart from the per-step loss curve).
+                tracking.buffer_metrics(dict(logs), step=int(state.global_step))
+
+    return MlflowLogs()
 
 
 def intermediate_eval(

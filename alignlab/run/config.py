@@ -123,6 +123,13 @@ class LoraSettings(StrictModel):
     lora_alpha: int = Field(16, gt=0)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: str | list[str] = "all-linear"
+    """The modules that get an adapter: ``all-linear``, or names (``[q_proj, v_proj]``)."""
+
+    @model_validator(mode="after")
+    def _targets(self) -> LoraSettings:
+        if not self.target_modules:
+            raise ValueError("target_modules: give all-linear or at least one module name")
+        return self
 
 
 class EvalSettings(StrictModel):
@@ -162,14 +169,15 @@ class RunConfig(StrictModel):
     lora: LoraSettings | None = Field(default_factory=LoraSettings)
     """LoRA settings; null trains all weights (then a frozen copy of the model is the reference)."""
     eval: EvalSettings = Field(default_factory=EvalSettings)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
+    """Seeds the data split, the label noise and training (numpy's range: 0 to 2**32 - 1)."""
     max_kl: float = Field(100.0, gt=0)
     """A run whose KL(policy || reference) per response passes this is stopped as diverged (failed)."""
     tracking_uri: str | None = None
     """MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite:///studies/mlflow.db."""
-    experiment: str | None = None
+    experiment: str | None = Field(None, min_length=1)
     """MLflow experiment; default 'alignlab-runs'. Ignored inside an active parent run."""
-    output_dir: str | None = None
+    output_dir: str | None = Field(None, min_length=1)
     """Where the adapter and config go; default studies/runs/<name>."""
     cache_reference: bool = False
     """DPO and KTO: reuse the reference model's log-probs of the train rows from an on-disk cache keyed by a

@@ -14,6 +14,13 @@ so eval loss is never an objective):
   reward function), where it has one;
 - ``response_length``: mean sampled response length in tokens.
 
+Each metric is the mean of per-unit values, kept in :attr:`EvalReport.units`: one value per held-out
+prompt (the mean over its samples) for the sampled metrics, one per held-out pair for
+``preference_accuracy`` / ``reward_margin``. The units are in the order of the held-out prompts (pairs),
+so two trials evaluated on the same held-out data have the same unit at the same index and their
+difference can be bootstrapped paired (alignlab.results.uncertainty); each metric's ``key`` is a
+fingerprint of its prompts (pairs) in order, equal exactly when they are the same.
+
 The reference is the base model with the LoRA adapter disabled, or a separate frozen model. Both are
 sampled with :func:`alignlab.models.sample` (pure sampling, fixed seed), as the built-in task's feedback is.
 """
@@ -38,6 +45,10 @@ if TYPE_CHECKING:
 
 Prompt = str | list[dict[str, Any]]
 
+#: metric -> ``{"key": fingerprint of its units (the prompts or pairs, in order), "values": one value per
+#: unit}``: plain JSON, as RunResult carries it and alignlab.sweep.records stores it.
+Units = dict[str, dict[str, Any]]
+
 
 @dataclass
 class EvalReport:
@@ -45,6 +56,23 @@ class EvalReport:
     """Metric name (alignlab.run.config.METRICS) -> value."""
     samples: list[dict[str, Any]] = field(default_factory=list)
     """A few sampled responses with their rewards, for the MLflow artifact table."""
+    units: Units = field(default_factory=dict)
+    """The per-prompt (per-pair) values each metric is the mean of (see the module docstring)."""
+
+
+def unit_values(key: str, values: Sequence[float]) -> dict[str, Any]:
+    """One metric's units as :data:`Units` holds them."""
+    return {"key": key, "values": [float(v) for v in values]}
+
+
+def prompts_key(texts: Sequence[str]) -> str:
+    """The units key of per-prompt metrics: the held-out prompt texts, in order."""
+    return "prompts:" + _fingerprint(list(texts))
+
+
+def pairs_key(pairs: Sequence[dict[str, Any]]) -> str:
+    """The units key of per-pair metrics: the held-out pairs, in order."""
+    return "pairs:" + _fingerprint(list(pairs))
 
 
 def prompt_text(prompt: Prompt, tokenizer: Any) -> str:
@@ -126,21 +154,34 @@ def encode_pairs(
     return prompts, chosen, rejected
 
 
-def implicit_reward_accuracy(
+def pair_report(margins: Sequence[float], pairs: Sequence[dict[str, Any]]) -> EvalReport:
+    """Preference accuracy and mean margin from one margin per pair, with the pairs as their units."""
+    if not margins:
+        return EvalReport({})
+    correct = [1.0 if m > 0 else 0.0 for m in margins]
+    key = pairs_key(pairs)
+    return EvalReport(
+        {"preference_accuracy": sum(correct) / len(correct), "reward_margin": sum(margins) / len(margins)},
+        units={"preference_accuracy": unit_values(key, correct), "reward_margin": unit_values(key, margins)},
+    )
+
+
+def implicit_reward_margins(
     model: Any,
     tokenizer: Any,
     pairs: Sequence[dict[str, Any]],
     *,
     ref_model: Any | None = None,
     reference_memo: dict[str, Any] | None = None,
-) -> dict[str, float]:
-    """Preference accuracy and mean margin of the implicit reward log(pi/pi_ref), in nats (no beta).
+) -> list[float]:
+    """The implicit reward margin (log(pi/pi_ref) of chosen minus of rejected, in nats, without beta) of
+    each pair: preference accuracy is how often it is positive (:func:`pair_report`).
 
     ``reference_memo`` (a dict kept across trials) holds the reference log-probs, which depend only on the
     reference model and the pairs: computed once, reused by every trial.
     """
     if not pairs:
-        return {}
+        return []
     p_ids, c_ids, r_ids = encode_pairs(tokenizer, pairs)
     pad = tokenizer.pad_token_id
     pol_c = sequence_logprobs(model, p_ids, c_ids, pad_token_id=pad)
@@ -155,7 +196,7 @@ def implicit_reward_accuracy(
         if reference_memo is not None:
             reference_memo[key] = (ref_c, ref_r)
     margin = (pol_c - ref_c) - (pol_r - ref_r)
-    return {"preference_accuracy": float((margin > 0).float().mean()), "reward_margin": float(margin.mean())}
+    return [float(m) for m in margin.tolist()]
 
 
 def reward_model_scores(
@@ -201,12 +242,10 @@ def reward_model_scores(
     return scores
 
 
-def reward_model_accuracy(
-    reward_model: Any, tokenizer: Any, pairs: Sequence[dict[str, Any]]
-) -> dict[str, float]:
-    """Preference accuracy and mean score margin of a reward model on held-out pairs."""
+def reward_model_report(reward_model: Any, tokenizer: Any, pairs: Sequence[dict[str, Any]]) -> EvalReport:
+    """Preference accuracy and mean score margin of a reward model on held-out pairs, the pairs as units."""
     if not pairs:
-        return {}
+        return EvalReport({})
     prompts = [prompt_text(p["prompt"], tokenizer) for p in pairs]
     chosen = reward_model_scores(
         reward_model, tokenizer, prompts, [completion_text(p["chosen"]) for p in pairs]
@@ -214,11 +253,7 @@ def reward_model_accuracy(
     rejected = reward_model_scores(
         reward_model, tokenizer, prompts, [completion_text(p["rejected"]) for p in pairs]
     )
-    margins = [c - r for c, r in zip(chosen, rejected, strict=True)]
-    return {
-        "preference_accuracy": sum(m > 0 for m in margins) / len(margins),
-        "reward_margin": sum(margins) / len(margins),
-    }
+    return pair_report([c - r for c, r in zip(chosen, rejected, strict=True)], pairs)
 
 
 def evaluate_policy(
@@ -251,33 +286,46 @@ def evaluate_policy(
         temperature=settings.temperature,
         seed=settings.seed,
     )
-    metrics["response_length"] = sum(len(r) for r in samples.response_ids) / max(1, len(samples.response_ids))
+    key = prompts_key(texts)
+    units: Units = {}
+
+    def per_prompt(metric: str, values: Sequence[float]) -> None:
+        """A sampled metric: its mean over samples, and its mean per prompt as the units."""
+        metrics[metric] = sum(values) / max(1, len(values))
+        grouped = _per_prompt(values, samples.prompt_index, len(texts))
+        units[metric] = unit_values(key, [sum(g) / len(g) for g in grouped])
+
+    per_prompt("response_length", [float(len(r)) for r in samples.response_ids])
     table: list[dict[str, Any]] = []
     if has_reference:
         pad = tokenizer.pad_token_id
         pol = sequence_logprobs(model, samples.prompt_ids, samples.response_ids, pad_token_id=pad)
         with reference_of(model, ref_model) as ref:
             ref_lp = sequence_logprobs(ref, samples.prompt_ids, samples.response_ids, pad_token_id=pad)
-        metrics["kl"] = float((pol - ref_lp).mean())
-        metrics.update(
-            implicit_reward_accuracy(
-                model, tokenizer, pairs[: settings.n_pairs], ref_model=ref_model, reference_memo=reference_memo
-            )
+        per_prompt("kl", (pol - ref_lp).tolist())
+        held_out = pairs[: settings.n_pairs]
+        paired = pair_report(
+            implicit_reward_margins(model, tokenizer, held_out, ref_model=ref_model, reference_memo=reference_memo),
+            held_out,
         )
+        metrics.update(paired.metrics)
+        units.update(paired.units)
     rewards: list[float] | None = None
     if gold:
         from alignlab import task
 
         judged = [task.judge(texts[i], samples.texts[k]) for k, i in enumerate(samples.prompt_index)]
         rewards = [j.reward for j in judged]
-        metrics["gold_reward"] = sum(rewards) / len(rewards)
-        metrics["malformed_rate"] = sum(j.malformed for j in judged) / len(judged)
+        per_prompt("gold_reward", rewards)
+        per_prompt("malformed_rate", [float(j.malformed) for j in judged])
         if has_reference:
             ref_rewards = _reference_gold_rewards(
                 model, tokenizer, texts, settings, ref_model, reference_memo
             )
-            metrics["win_rate"] = task.win_rate(
-                _per_prompt(rewards, samples.prompt_index, len(texts)), ref_rewards
+            policy_rewards = _per_prompt(rewards, samples.prompt_index, len(texts))
+            metrics["win_rate"] = task.win_rate(policy_rewards, ref_rewards)
+            units["win_rate"] = unit_values(
+                key, [task.win_rate([p], [r]) for p, r in zip(policy_rewards, ref_rewards, strict=True)]
             )
     if reward_model is not None or reward_function is not None:
         sampled_prompts = [texts[i] for i in samples.prompt_index]
@@ -288,13 +336,13 @@ def evaluate_policy(
         else:
             ended = [tokenizer.eos_token_id in ids for ids in samples.response_ids]
             scores = reward_model_scores(reward_model, tokenizer, sampled_prompts, samples.texts, ended=ended)
-        metrics["reward"] = sum(scores) / len(scores)
+        per_prompt("reward", [float(x) for x in scores])
     for k in range(min(32, len(samples.texts))):
         row: dict[str, Any] = {"prompt": texts[samples.prompt_index[k]], "response": samples.texts[k]}
         if rewards is not None:
             row["gold_reward"] = rewards[k]
         table.append(row)
-    return EvalReport(metrics=metrics, samples=table)
+    return EvalReport(metrics=metrics, samples=table, units=units)
 
 
 def _per_prompt(values: Sequence[float], index: Sequence[int], n_prompts: int) -> list[list[float]]:

@@ -4,11 +4,15 @@ Conventions every run follows, so the MLflow compare view is useful without clic
 
 - tracking URI: the run's own, else ``$MLFLOW_TRACKING_URI``, else the shared store under studies/
   (always set explicitly: MLflow 3.17 otherwise writes ./mlflow.db);
-- params by their TRL field names (``beta``, ``learning_rate``, ...) and PEFT names for LoRA;
+- params by their TRL field names (``beta``, ``learning_rate``, ``lora_r``, ``lora_alpha``, ...), in one batch;
 - metrics: training logs as the TRL trainer names them (``loss``, ``rewards/accuracies``,
-  ``objective/kl``), evaluation as ``eval/<metric>`` (alignlab.run.config.METRICS);
-- tags ``alignlab.*``: algorithm, model, data fingerprint, version, git commit, status and reason; in a
-  study also ``alignlab.study``, ``alignlab.trial_number``, ``alignlab.trial_state``.
+  ``objective/kl``), kept and written in one batch with the next evaluation (alignlab.run.metric_buffer);
+  evaluation as ``eval/<metric>`` at every evaluation (alignlab.run.config.METRICS);
+- tags ``alignlab.*``: algorithm, model, data fingerprint, version, git commit (looked up once per
+  process), status and reason; in a study also ``alignlab.study``, ``alignlab.trial_number``,
+  ``alignlab.trial_state``;
+- experiments: of MLflow's model-training kind; a study's also get a saved view of its trials
+  (alignlab.run.mlflow_view: what the UI shows first).
 
 The last section reads a store back (compare, report, ui): it never creates one, so a study whose
 store is gone reads as "no MLflow".
@@ -18,15 +22,24 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from alignlab import __version__
-from alignlab.paths import default_tracking_uri, study_dir
+from alignlab.paths import default_tracking_uri
+from alignlab.run import metric_buffer, mlflow_view
+from alignlab.run.metric_buffer import Point
+from alignlab.run.mlflow_view import DEFAULT_UI_URL, run_url
+from alignlab.run.stores import absolute_sqlite, artifact_location, sqlite_path, store_exists
+
+# Re-exported (besides what is defined here): alignlab.results and alignlab.sweep import them from here.
+__all__ = ["DEFAULT_UI_URL", "absolute_sqlite", "artifact_location", "run_url", "sqlite_path", "store_exists"]
 
 TAG_PREFIX = "alignlab."
 
@@ -51,8 +64,9 @@ def use_tracking_uri(uri: str | None = None) -> str:
     return resolved
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The commit of the alignlab checkout, when it is one."""
+    """The commit of the alignlab checkout, when it is one (looked up once per process)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -105,16 +119,21 @@ def start_run(
         yield run.info.run_id
     except BaseException as exc:
         if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run.info.run_id:  # type: ignore[union-attr]
-            mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     else:
         if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run.info.run_id:  # type: ignore[union-attr]
-            mlflow.end_run(status="FINISHED")
+            end_run("FINISHED")
 
 
-def end_run(status: str = "FINISHED") -> None:
+def end_run(
+    status: str = "FINISHED", *, metrics: Mapping[str, float] | None = None, tags: Mapping[str, Any] | None = None
+) -> None:
+    """End the active run: its kept metrics, ``metrics`` (step 0) and ``tags`` in one batch, then its status."""
     import mlflow
 
+    if active_run_id() is not None:
+        _write(metric_buffer.take(active_run_id()) + metric_buffer.points(metrics or {}, step=0), tags=tags)
     mlflow.end_run(status=status)
 
 
@@ -124,17 +143,31 @@ def log_params(params: Mapping[str, Any]) -> None:
     mlflow.log_params({k: _param_value(v) for k, v in params.items()})
 
 
-def log_metrics(metrics: Mapping[str, float], *, step: int | None = None, prefix: str = "") -> None:
-    """Log finite numeric metrics; NaN/inf and non-numbers are skipped (MLflow rejects some)."""
-    import mlflow
+def _write(points: list[Point], *, tags: Mapping[str, Any] | None = None) -> None:
+    """One ``log_batch`` to the active run (chunked at MLflow's 1000 metrics per batch)."""
+    from mlflow.entities import Metric, RunTag
+    from mlflow.tracking import MlflowClient
 
-    clean = {
-        f"{prefix}{k}": float(v)
-        for k, v in metrics.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
-    }
-    if clean:
-        mlflow.log_metrics(clean, step=step)
+    run_id = active_run_id()
+    if run_id is None or not (points or tags):
+        return
+    client = MlflowClient()  # the URI set by use_tracking_uri
+    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    for start in range(0, max(len(points), 1), 1000):
+        chunk = [Metric(k, v, ts, step) for k, v, ts, step in points[start : start + 1000]]
+        client.log_batch(run_id, metrics=chunk, tags=tag_list if start == 0 else [])
+
+
+def log_metrics(metrics: Mapping[str, float], *, step: int | None = None, prefix: str = "") -> None:
+    """Log finite numeric metrics now, with the active run's kept ones, in one batch."""
+    _write(metric_buffer.take(active_run_id()) + metric_buffer.points(metrics, step=step or 0, prefix=prefix))
+
+
+def buffer_metrics(metrics: Mapping[str, Any], *, step: int) -> None:
+    """Keep metrics for the active run's next write (alignlab.run.metric_buffer): the trainer's logs."""
+    run_id = active_run_id()
+    if run_id is not None and metric_buffer.keep(run_id, metrics, step=step):
+        _write(metric_buffer.take(run_id))
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
@@ -174,31 +207,6 @@ def _param_value(value: Any) -> str:
     return text[:6000]
 
 
-def metrics_callback() -> Any:
-    """A TrainerCallback that logs the trainer's logs into the active MLflow run (report_to stays "none")."""
-    from transformers import TrainerCallback
-
-    class MLflowMetrics(TrainerCallback):
-        def on_log(
-            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
-        ) -> None:
-            if logs and active_run_id() is not None:
-                # The trainer's own names: per step loss, rewards/margins, objective/kl, ...; at the end
-                # train_loss, train_runtime, ... (kept apart from the per-step loss curve).
-                log_metrics(dict(logs), step=state.global_step)
-
-    return MLflowMetrics()
-
-
-def artifact_location(experiment: str, tracking_uri: str) -> str | None:
-    """Where a new experiment keeps its artifacts: ``studies/<experiment>/mlartifacts`` for a store this
-    process writes itself (SQLite, PostgreSQL), so two studies roots never share ``./mlruns``; None
-    (the server's artifact root) for a tracking server."""
-    if tracking_uri.startswith(("http://", "https://", "databricks")):
-        return None
-    return (study_dir(experiment) / "mlartifacts").as_uri()
-
-
 def open_store(tracking_uri: str) -> None:
     """Create (or migrate) the tracking store now. Callers that may race with other processes hold a
     lock around it (alignlab.sweep.storage.url_lock): two processes migrating one new SQLite store at
@@ -213,14 +221,18 @@ def ensure_experiment(name: str, tracking_uri: str) -> str:
     from mlflow.exceptions import MlflowException
 
     client = _client(tracking_uri)
+    kind = {mlflow_view.EXPERIMENT_KIND_TAG: mlflow_view.MODEL_TRAINING}
     with _quiet_loggers("mlflow", "alembic"):
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
                 client.restore_experiment(experiment.experiment_id)
+            if mlflow_view.EXPERIMENT_KIND_TAG not in experiment.tags:  # made before; a user's choice stays
+                client.set_experiment_tag(experiment.experiment_id, *next(iter(kind.items())))
             return str(experiment.experiment_id)
         try:
-            return str(client.create_experiment(name, artifact_location=artifact_location(name, tracking_uri)))
+            location = artifact_location(name, tracking_uri)
+            return str(client.create_experiment(name, artifact_location=location, tags=kind))
         except MlflowException:
             experiment = client.get_experiment_by_name(name)  # created by another process meanwhile
             if experiment is None:
@@ -280,6 +292,8 @@ def close_trial_runs(
     ``ended`` maps a trial number to its Optuna state and the reason; each such run still RUNNING is
     tagged with them and ended KILLED. Returns the run ids ended.
     """
+    from mlflow.entities import RunTag
+
     if not ended:
         return []
     client = _client(tracking_uri)
@@ -297,20 +311,47 @@ def close_trial_runs(
             if int(number) not in ended:
                 continue
             state, reason = ended[int(number)]
-            client.set_tag(run.info.run_id, TRIAL_STATE_TAG, state)
-            client.set_tag(run.info.run_id, f"{TAG_PREFIX}reason", reason)
+            tags = [RunTag(TRIAL_STATE_TAG, state), RunTag(f"{TAG_PREFIX}reason", reason)]
+            client.log_batch(run.info.run_id, tags=tags)
             client.set_terminated(run.info.run_id, status="KILLED")
             closed.append(str(run.info.run_id))
     return closed
 
 
+def write_study_view(
+    tracking_uri: str, experiment_id: str, *, objectives: Sequence[tuple[str, str]], params: Sequence[str]
+) -> None:
+    """Give a study's experiment its kind, primary metric and saved view of the trials
+    (alignlab.run.mlflow_view); unchanged tags are not rewritten."""
+    client = _client(tracking_uri)
+    with _quiet_loggers("mlflow", "alembic"):
+        stored = client.get_experiment(experiment_id).tags
+        wanted = mlflow_view.study_experiment_tags(objectives, params, created_ms=int(time.time() * 1000))
+        for key, value in wanted.items():
+            same = mlflow_view.same_view(stored.get(key), value) if key.startswith(mlflow_view.VIEW_TAG_PREFIX) else None
+            if not (same or stored.get(key) == value):
+                client.set_experiment_tag(experiment_id, key, value)
+
+
+def study_views(tracking_uri: str) -> list[tuple[str, str]]:
+    """(experiment name, id) of the experiments with a study's saved view, newest first; [] without a store."""
+    if not store_exists(tracking_uri):
+        return []
+    key = mlflow_view.VIEW_TAG_PREFIX + mlflow_view.STUDY_VIEW
+    with _quiet_loggers("mlflow", "alembic"):
+        experiments = _client(tracking_uri).search_experiments(max_results=50000)
+    found = [e for e in experiments if key in e.tags]
+    found.sort(key=lambda e: e.creation_time or 0, reverse=True)
+    return [(str(e.name), str(e.experiment_id)) for e in found]
+
+
 def set_run_tags(run_id: str, tags: Mapping[str, Any]) -> None:
     """Tag a run that may have ended already (a trial's state is known only after its run ends)."""
+    from mlflow.entities import RunTag
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()  # the URI set by use_tracking_uri
-    for key, value in tags.items():
-        client.set_tag(run_id, key, str(value))
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
 def delete_study_runs(study_name: str, tracking_uri: str | None = None) -> int:
@@ -349,9 +390,6 @@ RUN_STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 ENQUEUED_TAG = f"{TAG_PREFIX}enqueued"
 """On a trial run: True for an enqueued literature default."""
 
-#: Where the MLflow UI serves by default (``alignlab ui``); run links in tables and reports use it.
-DEFAULT_UI_URL = "http://127.0.0.1:5000"
-
 
 @dataclasses.dataclass(frozen=True)
 class MlflowRun:
@@ -361,27 +399,6 @@ class MlflowRun:
     run_name: str
     experiment_id: str
     status: str
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (relative paths against the cwd), else None."""
-    if not url.startswith("sqlite:///"):
-        return None
-    return Path(url.removeprefix("sqlite:///")).resolve()
-
-
-def absolute_sqlite(url: str) -> str:
-    """A ``sqlite:///`` URL with an absolute path (other URLs unchanged), for use from another cwd."""
-    path = sqlite_path(url)
-    return f"sqlite:///{path}" if path is not None else url
-
-
-def store_exists(tracking_uri: str) -> bool:
-    """Whether the store can be read without creating it (a missing SQLite file: no)."""
-    path = sqlite_path(tracking_uri)
-    if path is not None:
-        return path.is_file()
-    return not tracking_uri.startswith("file:") or Path(tracking_uri.removeprefix("file:")).exists()
 
 
 @contextlib.contextmanager
@@ -465,8 +482,18 @@ def metric_histories(
     return out
 
 
-def run_url(experiment_id: str | None, run_id: str | None, *, base: str = DEFAULT_UI_URL) -> str | None:
-    """The MLflow UI address of a run: ``<base>/#/experiments/<exp>/runs/<run>``."""
-    if not experiment_id or not run_id:
-        return None
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+def log_confirmed(tracking_uri: str, run_id: str, metrics: Mapping[str, float], tags: Mapping[str, Any]) -> None:
+    """A finished trial run's ``best --confirm`` re-evaluation, in one batch: ``confirmed/<metric>``
+    metrics (``<metric>_se`` beside each) and ``alignlab.confirmed.*`` tags. The run may have ended."""
+    import time
+
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    client = _client(tracking_uri)
+    with _quiet_loggers("mlflow", "alembic"):
+        client.log_batch(
+            run_id,
+            metrics=[Metric(f"confirmed/{k}", float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)],
+            tags=[RunTag(f"{TAG_PREFIX}confirmed.{k}", str(v)) for k, v in tags.items()],
+        )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from alignlab.errors import UserInputError
-from alignlab.paths import studies_root
+from alignlab.paths import folder_mode, studies_root
 from alignlab.run import tracking
 from alignlab.run.algorithms import Algorithm, Models, Setup, algorithm_of
 from alignlab.run.callbacks import (
@@ -34,9 +34,11 @@ from alignlab.run.callbacks import (
     StepHook,
     check_kl,
     intermediate_eval,
+    mlflow_logs,
     watchdog,
 )
 from alignlab.run.config import EvalSettings, RunConfig
+from alignlab.run.mlflow_view import mlflow_param_name
 from alignlab.run.rewards import Reward, resolve_reward
 
 Status = Literal["completed", "pruned", "failed"]
@@ -66,6 +68,8 @@ class RunResult:
     """Intermediate evaluations: one dict per evaluation with its ``step``."""
     train_metrics: dict[str, float] = field(default_factory=dict)
     """The last training logs (loss, rewards/accuracies, objective/kl, ...)."""
+    units: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The final evaluation's per-prompt (per-pair) values behind each metric (alignlab.run.evaluation.Units)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,14 +128,11 @@ def run_training(
             _release_memory()
         result.mlflow_run_id = run_id
         result.runtime_s = time.monotonic() - started
-        tracking.log_metrics({"runtime_s": result.runtime_s, "steps": result.steps})
-        tracking.set_tags(
-            {
-                f"{tracking.TAG_PREFIX}status": result.status,
-                f"{tracking.TAG_PREFIX}reason": result.reason or "",
-            }
+        tracking.end_run(  # one write with the kept training logs; a pruned run ends KILLED
+            tracking.RUN_STATUS[result.status],
+            metrics={"runtime_s": result.runtime_s, "steps": result.steps},
+            tags={f"{tracking.TAG_PREFIX}status": result.status, f"{tracking.TAG_PREFIX}reason": result.reason or ""},
         )
-        tracking.end_run(tracking.RUN_STATUS[result.status])  # a pruned run ends KILLED
     return result
 
 
@@ -189,16 +190,19 @@ def _train_and_evaluate(
         )
         trainer: Any = None
         samples: list[dict[str, Any]] = []
+        units: dict[str, dict[str, Any]] = {}
 
         def evaluate(settings: EvalSettings) -> dict[str, float]:
             report = algorithm.evaluate(trainer, models, setup, data, settings, memo)
             samples[:] = report.samples
+            units.clear()
+            units.update(report.units)
             return report.metrics
 
         setup.callbacks = [
             *algorithm.callbacks(config, args),
             watchdog(config, state, on_step),
-            tracking.metrics_callback(),
+            mlflow_logs(),
         ]
         if config.eval.every_n_steps and on_evaluate is not None:
             setup.callbacks.append(intermediate_eval(config, algorithm, state, evaluate, on_evaluate))
@@ -245,6 +249,7 @@ def _train_and_evaluate(
             output_dir=str(output_dir),
             history=state.history,
             train_metrics=state.train_metrics,
+            units=dict(units),
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -300,7 +305,8 @@ def _lora_config(config: RunConfig, algorithm: Algorithm) -> Any:
 
 
 def _logged_params(config: RunConfig) -> dict[str, Any]:
-    """Params as MLflow shows them: TRL names, PEFT names for LoRA, and the run's settings."""
+    """Params as MLflow shows them: TRL names (for LoRA too: ``lora_r``, ``lora_alpha``, as trl.ModelConfig
+    names them) and the run's settings."""
     params: dict[str, Any] = {
         "algorithm": config.algorithm,
         "model": config.model,
@@ -308,7 +314,7 @@ def _logged_params(config: RunConfig) -> dict[str, Any]:
         **config.params,
     }
     if config.lora is not None:
-        params.update(config.lora.model_dump())
+        params.update({mlflow_param_name(k): v for k, v in config.lora.model_dump().items()})
     else:
         params["lora"] = "none (full fine-tuning)"
     return params
@@ -326,6 +332,7 @@ def _save_outputs(
     """Adapter (or full model), tokenizer, config.yaml and metrics.json, written atomically."""
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    tmp.chmod(folder_mode())  # mkdtemp makes it 0700; the outputs follow the user's umask
     try:
         model = algorithm.policy_of(trainer)
         model.save_pretrained(tmp / ("adapter" if config.lora is not None else "model"))

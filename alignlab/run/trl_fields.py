@@ -109,6 +109,47 @@ def check_params(algorithm: str, params: dict[str, Any], *, where: str) -> list[
     return problems
 
 
+def value_kind(algorithm: str, name: str) -> str:
+    """What a field takes: ``int``, ``float``, ``bool``, ``choice`` (a closed set), or ``other`` (text,
+    lists, ...); an alignlab setting without a TRL field (``PARAMS``) is a ``float``."""
+    if name in algorithm_of(algorithm).CHOICES:
+        return "choice"
+    field = trl_fields(algorithm).get(name)
+    if field is None:
+        return "float"
+    if field.metadata.get("choices") or "Literal" in str(field.type):
+        return "choice"
+    kinds = [a for a in (typing.get_args(field.type) or (field.type,)) if a not in (type(None), "None")]
+    if len(kinds) != 1:
+        return "other"
+    return {int: "int", "int": "int", float: "float", "float": "float", bool: "bool", "bool": "bool"}.get(
+        kinds[0], "other"
+    )
+
+
+def search_range_problems(
+    algorithm: str, name: str, *, low: float, high: float, integer: bool, where: str
+) -> list[str]:
+    """Problems with a numeric search range over TRL field ``name``: the field takes numbers (integers
+    for an integer field) and both bounds lie in its range (RANGES; max_steps > 0)."""
+    kind = value_kind(algorithm, name)
+    cls_name = trl_config_class(algorithm).__name__
+    if kind in ("bool", "choice", "other"):
+        what = {"bool": "true or false", "choice": "one of a closed set of names"}.get(kind, "values that are not numbers")
+        return [f"{where}: TRL's {cls_name}.{name} takes {what}, not a number range (use type: categorical)"]
+    if kind == "int" and not integer:
+        return [f"{where}: TRL's {cls_name}.{name} is an integer, but the range is of floats (use type: int)"]
+    problems = []
+    for bound, value in (("low", low), ("high", high)):
+        if name == "max_steps" and value < 1:
+            problems.append(f"{where}.{bound}: a searched max_steps must be > 0, but got {value}")
+            continue
+        problem = range_problem(name, value, where=f"{where}.{bound}")
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
 def check_value(algorithm: str, name: str, value: Any, *, where: str) -> list[str]:
     """Check one value against a closed set or a simple type (float/int/bool/str) of its TRL field."""
     choices = algorithm_of(algorithm).CHOICES.get(name)
@@ -127,12 +168,14 @@ def check_value(algorithm: str, name: str, value: Any, *, where: str) -> list[st
         if bad:
             return [f"{where}: {bad[0]!r} is not one of {', '.join(choices)}"]
         return []
-    expected = field.type if field is not None else float
-    if expected in (float, "float") and not (isinstance(value, int | float) and not isinstance(value, bool)):
+    kind = value_kind(algorithm, name)
+    if value is None and field is not None and type(None) in typing.get_args(field.type):
+        return []  # an optional field left unset
+    if kind == "float" and not (isinstance(value, int | float) and not isinstance(value, bool)):
         return [f"{where}: expected a number, but got {value!r}"]
-    if expected in (int, "int") and not (isinstance(value, int) and not isinstance(value, bool)):
+    if kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
         return [f"{where}: expected an integer, but got {value!r}"]
-    if expected in (bool, "bool") and not isinstance(value, bool):
+    if kind == "bool" and not isinstance(value, bool):
         return [f"{where}: expected true or false, but got {value!r}"]
     if isinstance(value, int | float) and not isinstance(value, bool):
         problem = range_problem(name, value, where=where)

@@ -1,28 +1,27 @@
-"""The best trial of a study, by a stated rule, and what is done with it: shown, exported, compared.
+"""The best trial of a study, by a stated rule, and what is done with it: shown, compared (exported: export.py).
 
 :func:`select_best` reads the study's records (alignlab.sweep.records), so the runner, ``alignlab best``,
-``sweep status`` and the quick start choose the same trial.
+``sweep status`` and the quick start choose the same trial. Its values come with their standard errors and
+the trials within noise of it (alignlab.sweep.noise); once ``best --confirm`` has re-evaluated the top
+trials (alignlab.sweep.confirm) and no trial has completed since, the confirmed choice is the best.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from alignlab.errors import UserInputError
-from alignlab.paths import write_atomic
-from alignlab.run.config import RunConfig
+from alignlab.sweep.catalog import list_studies, open_study
 from alignlab.sweep.records import (
     StudyRecord,
     TrialRecord,
     constraint_values,
     finished_count,
     is_discarded,
-    list_studies,
-    open_study,
+    stored_confirmation,
     trial_records,
 )
 from alignlab.sweep.spec import Objective
@@ -42,6 +41,19 @@ class BestTrial:
     mlflow_run_id: str | None
     output_dir: str | None
     enqueued: bool
+    objectives: list[str] = field(default_factory=list)
+    """The metric of each value, in order."""
+    standard_errors: list[float | None] = field(default_factory=list)
+    """One per objective: the bootstrap standard error of the value over its evaluation units (None when
+    the study kept no units)."""
+    intervals: list[list[float] | None] = field(default_factory=list)
+    """One per objective: its 95% bootstrap interval ``[low, high]``."""
+    within_noise: list[int] = field(default_factory=list)
+    """Other trials whose first objective is within noise of this one's (alignlab.sweep.noise)."""
+    noise: str | None = None
+    """In words: which leading trials are within noise of each other, or why no standard error is known."""
+    confirmed: dict[str, Any] | None = None
+    """Its ``best --confirm`` re-evaluation (metric, value, se, interval, prompts, seeds), when current."""
 
 
 def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[Objective]) -> list[TrialRecord]:
@@ -72,13 +84,35 @@ def select_best(record: StudyRecord, trials: Sequence[TrialRecord] | None = None
     if not complete:
         return None
     first = record.objectives[0]
-    sign = 1.0 if first.maximize else -1.0
-    rule = f"{'highest' if sign > 0 else 'lowest'} {first.metric}"
+    rule = f"{'highest' if first.maximize else 'lowest'} {first.metric}"
     if record.multi_objective:
         rule += " on the Pareto front of " + " / ".join(
             f"{o.metric} ({o.direction})" for o in record.objectives
         )
-    pool = complete
+    pool, rule = ranked_pool(record, complete, rule)
+    best = pool[0]
+    confirmation = current_confirmation(record, complete)
+    chosen = None
+    if confirmation is not None:
+        chosen = next((t for t in complete if t.number == confirmation["chosen"]), None)
+    found = _with_noise(record, chosen or best, [t for t in pool if t is not (chosen or best)], rule)
+    if confirmation is not None and chosen is not None:  # chosen by the re-evaluation: its noise, too
+        found.rule = f"{rule}; then {confirmation['rule']}"
+        found.confirmed = (confirmation.get("results") or {}).get(str(chosen.number))
+        found.within_noise = [int(n) for n in confirmation.get("within_noise") or []]
+        found.noise = f"confirmed: {confirmation['noise']}" if confirmation.get("noise") else found.noise
+    return found
+
+
+def ranked_pool(
+    record: StudyRecord, complete: Sequence[TrialRecord], rule: str = ""
+) -> tuple[list[TrialRecord], str]:
+    """The trials the best is chosen from, best first by the first objective, and the rule extended.
+
+    The pool is the trials that meet every constraint (all complete trials if none does); with several
+    objectives, the Pareto front of that.
+    """
+    pool = list(complete)
     if record.constraints:
         feasible = [
             t for t in complete if all(v <= 0 for v in constraint_values(record.constraints, t.metrics))
@@ -90,7 +124,25 @@ def select_best(record: StudyRecord, trials: Sequence[TrialRecord] | None = None
             rule += f" (no trial met {bounds}; all were considered)"
     if record.multi_objective:
         pool = pareto_front(pool, record.objectives)
-    best = max(pool, key=lambda t: sign * (t.values or [0.0])[0])
+    sign = 1.0 if record.objectives[0].maximize else -1.0
+    return sorted(pool, key=lambda t: -sign * (t.values or [0.0])[0]), rule
+
+
+def current_confirmation(record: StudyRecord, complete: Sequence[TrialRecord]) -> dict[str, Any] | None:
+    """The study's ``best --confirm`` record while it still applies: same first objective, and no trial
+    completed since (a resumed sweep makes it stale)."""
+    stored = stored_confirmation(record.study) if record.study is not None else None
+    if stored is None or not record.objectives or stored.get("metric") != record.objectives[0].metric:
+        return None
+    return stored if stored.get("n_complete") == len(complete) else None
+
+
+def _with_noise(record: StudyRecord, best: TrialRecord, others: Sequence[TrialRecord], rule: str) -> BestTrial:
+    from alignlab.sweep.noise import NO_UNITS, leading_trials, trial_estimate
+
+    estimates = [trial_estimate(best, o.metric) for o in record.objectives]
+    first = record.objectives[0]
+    leaders = leading_trials([best, *others], first.metric, maximize=first.maximize)
     return BestTrial(
         number=best.number,
         params=dict(best.all_params),
@@ -101,31 +153,17 @@ def select_best(record: StudyRecord, trials: Sequence[TrialRecord] | None = None
         mlflow_run_id=best.mlflow_run_id,
         output_dir=best.adapter_path,
         enqueued=best.enqueued,
+        objectives=[o.metric for o in record.objectives],
+        standard_errors=[e.se if e is not None and e.defined else None for e in estimates],
+        intervals=[[e.low, e.high] if e is not None and e.defined else None for e in estimates],
+        within_noise=[int(n) for n, _ in leaders.within] if leaders is not None else [],
+        noise=leaders.describe() if leaders is not None else NO_UNITS,
     )
 
 
 def enqueued_baseline(trials: Sequence[TrialRecord]) -> TrialRecord | None:
     """The first complete trial that was enqueued (a literature default), if any."""
     return next((t for t in trials if t.state == "COMPLETE" and t.enqueued), None)
-
-
-def export_best(
-    best: BestTrial, path: str | Path, *, name: str, max_steps: int | None = None, full_data: bool = False
-) -> RunConfig:
-    """Write the best trial's run config so that ``alignlab train`` reproduces it (longer / on all data if asked)."""
-    raw = dict(best.run_config)
-    if not raw:
-        raise UserInputError(f"trial {best.number}: the study recorded no run config to export")
-    raw["name"] = name
-    raw.pop("output_dir", None)
-    raw.pop("experiment", None)
-    if max_steps is not None:
-        raw["params"] = {**raw.get("params", {}), "max_steps": max_steps}
-    if full_data:
-        raw["data"] = {k: v for k, v in raw.get("data", {}).items() if k != "max_examples"}
-    config = RunConfig.model_validate(raw)
-    write_atomic(Path(path), f"# Best trial {best.number}: {best.rule}\n" + config.to_yaml())
-    return config
 
 
 def study_status(record: StudyRecord) -> dict[str, Any]:
@@ -138,17 +176,20 @@ def study_status(record: StudyRecord) -> dict[str, Any]:
         "states": dict(states),
         "best_trial": best.number if best else None,
         "best_values": best.values if best else None,
+        "best_standard_errors": best.standard_errors if best else None,
         "objectives": [o.metric for o in record.objectives],
     }
 
 
 def study_summaries() -> list[dict[str, Any]]:
-    """Every study under studies/ that opens: name, algorithms, and its :func:`study_status`."""
-    rows = []
+    """Every study under studies/: name, algorithms, and its :func:`study_status`; one that does not open
+    (a corrupt or foreign storage, a server that does not answer) is ``{"name", "problems"}``."""
+    rows: list[dict[str, Any]] = []
     for name in list_studies():
         try:
             record = open_study(name)
-        except UserInputError:
+        except UserInputError as exc:
+            rows.append({"name": name, "problems": exc.problems})
             continue
         rows.append({"name": name, "algorithms": record.algorithms, **study_status(record)})
     return rows

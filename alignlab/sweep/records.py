@@ -12,8 +12,9 @@ run, and ``optuna.db`` its Optuna storage unless ``sweep.yaml`` sets ``storage:`
   ``alignlab.algorithm``, ``alignlab.enqueued``, ``alignlab.trial_state``, with eval metrics as
   ``eval/<metric>``.
 
-The writers (``write_*``) are what alignlab.sweep.study calls; :func:`open_study`, :func:`trial_records`
-and the records they return are what best, compare, report and ui read. Studies written before this
+The writers (``write_*``) are what alignlab.sweep.study calls; :func:`read_study`, :func:`trial_records`
+and the records they return are what best, compare, report and ui read (a study is found and opened by
+name in alignlab.sweep.catalog). Studies written before this
 module existed have the same keys; one whose trials lack ``mlflow_run_id`` is joined to its MLflow runs
 through the trial-number tag (:func:`join_mlflow`). Reading never creates anything: a missing SQLite
 file is an unknown study (Optuna) or "no MLflow" (tracking store), never opened.
@@ -23,12 +24,13 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from alignlab.errors import UserInputError
-from alignlab.paths import default_storage_url, default_tracking_uri, studies_root, study_dir
+from alignlab import paths
+from alignlab.paths import default_tracking_uri
 from alignlab.run import tracking
 from alignlab.sweep.spec import ALGORITHM_PARAM, Budget, Constraint, Objective, SweepSpec
 
@@ -59,9 +61,12 @@ class StudyAttr:
     """The study's parent run in MLflow, resumed by later invocations."""
     MLFLOW_EXPERIMENT_ID: Final = "mlflow_experiment_id"
     TRACKING_URI: Final = "tracking_uri"
-    """The MLflow store the study's runs are in (without its password: alignlab.sweep.secrets)."""
+    """The MLflow store of the study's runs (without its password: alignlab.sweep.secrets; paths.portable)."""
     WORKERS_JOINED: Final = "workers_joined"
     """How many worker processes have joined the study; worker k seeds its sampler from (seed, k)."""
+    CONFIRMATION: Final = "confirmation"
+    """The last ``best NAME --confirm K`` (alignlab.sweep.confirm): its metric, choice, settings and per-trial
+    confirmed estimates. On the study, as Optuna refuses user attrs on a finished trial."""
 
 
 class TrialAttr:
@@ -77,7 +82,7 @@ class TrialAttr:
     FAIL_REASON: Final = "fail_reason"
     """Why the run failed, in one line. A FAIL without it is a trial whose process died: not counted, retried."""
     ADAPTER_PATH: Final = "adapter_path"
-    """The folder with the trained adapter (or model), config.yaml and metrics.json."""
+    """The folder with the trained adapter (or model), config.yaml and metrics.json (paths.portable: {studies}/...)."""
     MLFLOW_RUN_ID: Final = "mlflow_run_id"
     ENQUEUED: Final = "enqueued"
     """True for a trial enqueued from the sweep's ``enqueue`` (a literature default)."""
@@ -85,6 +90,9 @@ class TrialAttr:
     """One value per bound, <= 0 when it holds (Optuna's convention); read by constrained samplers."""
     WORKER: Final = "worker"
     """The worker that ran the trial: ``host:pid`` and its join number."""
+    EVAL_UNITS: Final = "eval_units"
+    """Per-prompt (per-pair) values behind the final objective and constraint metrics (run.evaluation.Units,
+    6 significant digits), to bootstrap their standard errors from; absent in studies made before."""
     DUPLICATE_OF: Final = "duplicate_of"
     """A discarded draw: the sampler proposed the params of this earlier trial. Such a trial is FAIL,
     never run, never counted, and left out of every reading (:func:`trial_records`)."""
@@ -110,6 +118,9 @@ def write_study_settings(study: optuna.Study, spec: SweepSpec) -> None:
     constraints = [c.model_dump() for c in spec.constraints]
     if study.user_attrs.get(StudyAttr.CONSTRAINTS) != constraints:
         study.set_user_attr(StudyAttr.CONSTRAINTS, constraints)
+    if study.metric_names != [o.metric for o in spec.objectives]:  # optuna-dashboard's names, not "Objective 0"
+        with warnings.catch_warnings(action="ignore"):  # experimental in Optuna 5
+            study.set_metric_names([o.metric for o in spec.objectives])
 
 
 def parent_run_id(study: optuna.Study) -> str | None:
@@ -125,12 +136,10 @@ def join_worker(study: optuna.Study) -> int:
     return number
 
 
-def write_mlflow_ids(
-    study: optuna.Study, *, parent_run_id: str, experiment_id: str, tracking_uri: str
-) -> None:
+def write_mlflow_ids(study: optuna.Study, *, parent_run_id: str, experiment_id: str, tracking_uri: str) -> None:
     study.set_user_attr(StudyAttr.MLFLOW_PARENT_RUN_ID, parent_run_id)
     study.set_user_attr(StudyAttr.MLFLOW_EXPERIMENT_ID, experiment_id)
-    study.set_user_attr(StudyAttr.TRACKING_URI, tracking_uri)
+    study.set_user_attr(StudyAttr.TRACKING_URI, paths.portable(tracking_uri))  # relative to studies/
 
 
 def defaults_enqueued(study: optuna.Study) -> bool:
@@ -153,21 +162,49 @@ def is_enqueued(trial: optuna.Trial | optuna.trial.FrozenTrial) -> bool:
 def write_trial_config(trial: optuna.Trial, algorithm: str, config: RunConfig) -> None:
     """What a trial is about to run, recorded before it starts."""
     trial.set_user_attr(TrialAttr.ALGORITHM, algorithm)
-    trial.set_user_attr(TrialAttr.RUN_CONFIG, config.model_dump(mode="json", exclude_none=True))
+    stored = config.model_dump(mode="json", exclude_none=True) | ({"lora": None} if config.lora is None else {})
+    trial.set_user_attr(TrialAttr.RUN_CONFIG, paths.portable_tree(stored))  # lora null: full fine-tuning
 
 
-def write_trial_result(trial: optuna.Trial, result: RunResult, *, constraints: Sequence[Constraint]) -> None:
-    """The run's outcome: its MLflow run, metrics, steps, runtime, adapter, constraint values, fail reason."""
+def write_trial_result(
+    trial: optuna.Trial,
+    result: RunResult,
+    *,
+    constraints: Sequence[Constraint],
+    objectives: Sequence[Objective] = (),
+) -> None:
+    """The run's outcome: its MLflow run, metrics, steps, runtime, adapter, constraint values, fail reason,
+    and the evaluation units of the objective and constraint metrics (only those: the study stays small)."""
     trial.set_user_attr(TrialAttr.MLFLOW_RUN_ID, result.mlflow_run_id)
     trial.set_user_attr(TrialAttr.METRICS, result.metrics)
+    kept = {o.metric for o in objectives} | {c.metric for c in constraints}
+    units = {m: _compact_units(u) for m, u in result.units.items() if m in kept}
+    if units:
+        trial.set_user_attr(TrialAttr.EVAL_UNITS, units)
     trial.set_user_attr(TrialAttr.STEPS, result.steps)
     trial.set_user_attr(TrialAttr.RUNTIME_S, round(result.runtime_s, 2))
     if result.output_dir:
-        trial.set_user_attr(TrialAttr.ADAPTER_PATH, result.output_dir)
-    if constraints:
-        trial.set_user_attr(TrialAttr.CONSTRAINT_VALUES, constraint_values(constraints, result.metrics))
+        trial.set_user_attr(TrialAttr.ADAPTER_PATH, paths.portable(result.output_dir))
+    if constraints and (result.status != "pruned" or result.history):
+        # A pruned run's last evaluation decides, and a bound it did not measure holds (read as violated,
+        # optuna-dashboard would show the trial as infeasible, not as pruned).
+        measured, missing = (result.history[-1], 0.0) if result.status == "pruned" else (result.metrics, 1.0)
+        trial.set_user_attr(TrialAttr.CONSTRAINT_VALUES, constraint_values(constraints, measured, missing=missing))
     if result.status == "failed":
         write_fail_reason(trial, result.reason or "failed")
+
+
+def _compact_units(units: dict[str, Any]) -> dict[str, Any]:
+    return {"key": str(units["key"]), "values": [float(f"{v:.6g}") for v in units["values"]]}
+
+
+def write_confirmation(study: optuna.Study, confirmation: dict[str, Any]) -> None:
+    study.set_user_attr(StudyAttr.CONFIRMATION, confirmation)  # JSON-ready, written whole
+
+
+def stored_confirmation(study: optuna.Study) -> dict[str, Any] | None:
+    value = study.user_attrs.get(StudyAttr.CONFIRMATION)
+    return value if isinstance(value, dict) else None
 
 
 def write_fail_reason(trial: optuna.Trial, reason: str) -> None:
@@ -195,15 +232,17 @@ def counts(trial: optuna.trial.FrozenTrial) -> bool:
     )
 
 
-def constraint_values(constraints: Sequence[Constraint], metrics: dict[str, float]) -> list[float]:
-    """One value per bound, <= 0 when it holds (a missing metric counts as violated)."""
+def constraint_values(
+    constraints: Sequence[Constraint], metrics: dict[str, float], *, missing: float = 1.0
+) -> list[float]:
+    """One value per bound, <= 0 when it holds; a missing metric gives ``missing`` (1.0: violated)."""
     values = []
     for con in constraints:
         value = metrics.get(con.metric)
         if con.max is not None:
-            values.append(1.0 if value is None else value - con.max)
+            values.append(missing if value is None else value - con.max)
         if con.min is not None:
-            values.append(1.0 if value is None else con.min - value)
+            values.append(missing if value is None else con.min - value)
     return values
 
 
@@ -247,6 +286,15 @@ class StudyRecord:
 
 
 @dataclass
+class EvalUnits:
+    """One metric's evaluation units (:attr:`TrialAttr.EVAL_UNITS`): one value per held-out prompt or pair."""
+
+    key: str
+    """Fingerprint of the prompts (pairs) in order: two trials with the same key can be compared paired."""
+    values: list[float]
+
+
+@dataclass
 class TrialRecord:
     """One trial, flattened from Optuna (and MLflow for the run id when Optuna lacks it)."""
 
@@ -270,6 +318,8 @@ class TrialRecord:
     """The trial's Optuna params as stored: ``params`` plus ``algorithm`` when the study compares algorithms."""
     run_config: dict[str, Any] = field(default_factory=dict)
     adapter_path: str | None = None
+    units: dict[str, EvalUnits] = field(default_factory=dict)
+    """The final evaluation's units of the objective and constraint metrics; empty in older studies."""
 
     def metric(self, name: str, objectives: Sequence[Objective]) -> float | None:
         """A metric's final value: a complete trial's objective value when it is one, else ``metrics``.
@@ -285,65 +335,6 @@ class TrialRecord:
             ):
                 return _finite(self.values[i])
         return _finite(self.metrics.get(name))
-
-
-def list_studies() -> list[str]:
-    """Names of the studies under studies_root(): folders with an ``optuna.db`` or a ``sweep.yaml``."""
-    root = studies_root()
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in root.iterdir()
-        if p.is_dir() and ((p / "optuna.db").is_file() or (p / "sweep.yaml").is_file())
-    )
-
-
-def unknown_study(name: str, why: str = "") -> UserInputError:
-    """The one message for a study name that is not there, listing those that are."""
-    listing = ", ".join(list_studies()) or "none"
-    return UserInputError(f"unknown study {name!r}{why} (studies in {studies_root()}: {listing})")
-
-
-def _sweep_settings(name: str) -> dict[str, Any]:
-    """sweep.yaml as a mapping, read leniently (a sweep written by another alignlab version still opens)."""
-    path = study_dir(name) / "sweep.yaml"
-    if not path.is_file():
-        return {}
-    import yaml
-
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UserInputError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
-    return raw if isinstance(raw, dict) else {}
-
-
-def storage_url(name: str) -> str:
-    """The Optuna storage of a study: ``sweep.yaml``'s ``storage:`` (the URL it ran on, recorded without
-    its password), else ``$ALIGNLAB_STORAGE`` (a machine that never ran a worker of it), else
-    studies/<name>/optuna.db."""
-    storage = _sweep_settings(name).get("storage") or os.environ.get("ALIGNLAB_STORAGE")
-    return tracking.absolute_sqlite(str(storage)) if storage else default_storage_url(name)
-
-
-def open_study(name: str) -> StudyRecord:
-    """Open a study by name; an unknown name raises UserInputError listing the studies that exist."""
-    import optuna
-
-    settings = _sweep_settings(name)
-    url = storage_url(name)
-    path = tracking.sqlite_path(url)
-    if path is not None and not path.is_file():
-        raise unknown_study(name)
-    from alignlab.sweep import secrets
-    from alignlab.sweep.storage import open_for_reading
-
-    try:
-        study = optuna.load_study(study_name=name, storage=open_for_reading(url))
-    except KeyError:
-        raise unknown_study(name, f" (not in its storage {secrets.mask(url)})") from None
-    return read_study(study, name=name, storage_url=url, settings=settings)
 
 
 def read_study(
@@ -371,7 +362,7 @@ def read_study(
     return StudyRecord(
         name=name,
         storage_url=storage_url,
-        tracking_uri=tracking.absolute_sqlite(str(uri)),
+        tracking_uri=tracking.absolute_sqlite(paths.resolve_stored(str(uri))),
         study=study,
         objectives=[Objective(metric=m, direction=d) for m, d in zip(names, directions, strict=False)],
         constraints=[Constraint.model_validate(c) for c in raw_constraints],
@@ -386,6 +377,17 @@ def _finite(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(float(value)) else None
+
+
+def _read_units(raw: Any) -> dict[str, EvalUnits]:
+    """The stored units, leniently: an entry that is not ``{"key": str, "values": [numbers]}`` is left out."""
+    entries = raw.items() if isinstance(raw, dict) else []
+    found = {
+        m: (e.get("key", ""), [_finite(v) for v in e["values"]])
+        for m, e in entries
+        if isinstance(e, dict) and isinstance(e.get("values"), list) and e["values"]
+    }
+    return {str(m): EvalUnits(str(k), vs) for m, (k, vs) in found.items() if None not in vs}  # type: ignore[arg-type]
 
 
 def trial_records(record: StudyRecord) -> list[TrialRecord]:
@@ -424,8 +426,9 @@ def trial_records(record: StudyRecord) -> list[TrialRecord]:
                 enqueued=is_enqueued(t),
                 fail_reason=ua.get(TrialAttr.FAIL_REASON),
                 all_params=dict(t.params),
-                run_config=dict(ua.get(TrialAttr.RUN_CONFIG) or {}),
-                adapter_path=ua.get(TrialAttr.ADAPTER_PATH),
+                run_config=paths.resolve_tree(dict(ua.get(TrialAttr.RUN_CONFIG) or {})),
+                adapter_path=paths.resolve_stored(ua.get(TrialAttr.ADAPTER_PATH) or "") or None,
+                units=_read_units(ua.get(TrialAttr.EVAL_UNITS)),
             )
         )
     return out

@@ -43,7 +43,7 @@ from alignlab.run.config import (
     format_validation_error,
     read_yaml,
 )
-from alignlab.run.trl_fields import check_params, check_value, known_param_names
+from alignlab.run.trl_fields import check_params, check_value, known_param_names, search_range_problems
 
 Scalar = str | int | float | bool
 
@@ -68,7 +68,21 @@ class FloatParam(StrictModel):
             raise ValueError(f"low must be > 0 for a log scale, but got low={self.low}")
         if self.log and self.step is not None:
             raise ValueError("step cannot be combined with log: true")
+        if self.step is not None:
+            _check_step(self.low, self.high, self.step)
         return self
+
+
+def _check_step(low: float, high: float, step: float) -> None:
+    """A step is > 0 and divides high - low (Optuna would silently lower high to the last step)."""
+    if step <= 0:
+        raise ValueError(f"step must be > 0, but got step={step}")
+    n = (high - low) / step
+    if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+        raise ValueError(
+            f"high - low must be a multiple of step, but got low={low}, high={high} and step={step} "
+            f"(the last value would be {low + int(n) * step:g}, not {high})"
+        )
 
 
 class IntParam(StrictModel):
@@ -84,12 +98,24 @@ class IntParam(StrictModel):
             raise ValueError(f"low must be < high, but got low={self.low} and high={self.high}")
         if self.log and self.low <= 0:
             raise ValueError(f"low must be > 0 for a log scale, but got low={self.low}")
+        if self.log and self.step != 1:
+            raise ValueError(f"step must be 1 with log: true (Optuna's rule), but got step={self.step}")
+        _check_step(self.low, self.high, self.step)
         return self
 
 
 class CategoricalParam(StrictModel):
     type: Literal["categorical"]
     choices: list[Scalar] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CategoricalParam:
+        seen: list[tuple[type, Scalar]] = []
+        for choice in self.choices:
+            if (type(choice), choice) in seen:
+                raise ValueError(f"each choice may appear once, but {choice!r} is given twice")
+            seen.append((type(choice), choice))
+        return self
 
 
 SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
@@ -116,6 +142,8 @@ class Constraint(StrictModel):
     def _bound(self) -> Constraint:
         if self.max is None and self.min is None:
             raise ValueError("give max, min or both")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min must be <= max, but got min={self.min} and max={self.max}")
         return self
 
     def describe(self) -> str:
@@ -142,6 +170,12 @@ class PrunerSettings(StrictModel):
     min_resource: int | Literal["auto"] = "auto"
     """asha/hyperband: the smallest budget (in reported evaluations) before a trial may be stopped."""
     reduction_factor: int = Field(3, ge=2)
+
+    @model_validator(mode="after")
+    def _resource(self) -> PrunerSettings:
+        if self.min_resource != "auto" and self.min_resource < 1:
+            raise ValueError(f"min_resource must be >= 1 or auto, but got {self.min_resource}")
+        return self
 
 
 class Budget(StrictModel):
@@ -199,7 +233,8 @@ class SweepSpec(StrictModel):
     sampler: SamplerSettings = Field(default_factory=SamplerSettings)
     pruner: PrunerSettings = Field(default_factory=PrunerSettings)
     budget: Budget = Field(default_factory=Budget)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
+    """Seeds the sampler (each worker its own, derived from it) and every trial's training (numpy's range)."""
     storage: str | None = None
     """Any Optuna RDB URL; default sqlite:///studies/<name>/optuna.db. Every worker given the same URL
     joins the study: ``postgresql://USER@HOST:PORT/DB`` (the ``alignlab[postgres]`` extra) for workers on
@@ -277,18 +312,24 @@ def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
         problems.append(
             f"{where}: sampler.type: cmaes samples only numeric parameters; use tpe for categorical ones"
         )
+    if spec.sampler.type == "cmaes" and len(spec.objectives) > 1:
+        problems.append(f"{where}: sampler.type: cmaes cannot optimise several objectives; use tpe or nsga2")
+    if not spec.search and len(spec.algorithms) == 1:
+        problems.append(
+            f"{where}: search: empty, so every trial would run the same configuration (expected at least one "
+            "parameter to search; for one fixed run use `alignlab train` with a run config)"
+        )
+    metrics = [o.metric for o in spec.objectives]
+    for i, metric in enumerate(metrics):
+        if metric in metrics[:i]:
+            problems.append(f"{where}: objectives.{i}.metric: {metric} is already objective {metrics.index(metric)}")
+    problems += _enqueue_problems(spec, where)
     size = distinct_configurations(spec)
-    if size is not None and spec.sampler.type != "grid" and size < spec.budget.n_trials:
+    if size is not None and spec.search and spec.sampler.type != "grid" and size < spec.budget.n_trials:
         problems.append(
             f"{where}: budget.n_trials: the search space has {size} distinct configurations, but got "
             f"n_trials={spec.budget.n_trials} (trials never repeat params; lower it, widen the space, or use sampler: {{type: grid}})"
         )
-    for i, params in enumerate(spec.enqueue):
-        for key in params:
-            if key not in spec.search and key != ALGORITHM_PARAM:
-                problems.append(
-                    f"{where}: enqueue.{i}.{key}: not a parameter of the search space (expected one of {', '.join(spec.search)})"
-                )
     if spec.reward_function is not None and spec.reward_model is not None:
         problems.append(f"{where}: reward_function: give reward_model or reward_function, not both")
     if isinstance(spec.algorithm, list) and len(set(spec.algorithm)) != len(spec.algorithm):
@@ -298,6 +339,39 @@ def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
             problems.append(f"{where}: fixed.{key}: {key} is not one of this sweep's algorithms")
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", spec.name):
         problems.append(f"{where}: name: letters, digits, '.', '_' and '-' only")
+    return problems
+
+
+def _enqueue_problems(spec: SweepSpec, where: str) -> list[str]:
+    """Each enqueued default names search parameters and lies in their range (or choices); they all fit
+    in the budget."""
+    problems: list[str] = []
+    for i, params in enumerate(spec.enqueue):
+        for key, value in params.items():
+            at = f"{where}: enqueue.{i}.{key}"
+            param = spec.search.get(key)
+            if param is None:
+                if key != ALGORITHM_PARAM:
+                    problems.append(
+                        f"{at}: not a parameter of the search space (expected one of {', '.join(spec.search)})"
+                    )
+            elif isinstance(param, CategoricalParam):
+                if value not in param.choices:
+                    problems.append(f"{at}: {value!r} is not one of the choices {param.choices}")
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append(f"{at}: expected a number, but got {value!r}")
+            elif isinstance(param, IntParam) and not isinstance(value, int):
+                problems.append(f"{at}: expected an integer (search.{key} is an int range), but got {value!r}")
+            elif not param.low <= value <= param.high:
+                problems.append(f"{at}: {value!r} is outside search.{key}'s range [{param.low}, {param.high}]")
+    many = sum(
+        1 if ALGORITHM_PARAM in params else len(spec.algorithms) for params in spec.enqueue
+    )
+    if many > spec.budget.n_trials:
+        problems.append(
+            f"{where}: enqueue: {many} enqueued trials, but budget.n_trials={spec.budget.n_trials}; the budget "
+            "would end before the defaults do (raise n_trials or enqueue fewer)"
+        )
     return problems
 
 
@@ -332,6 +406,7 @@ def _trl_problems(spec: SweepSpec, where: str) -> list[str]:
         if name in LORA_FIELDS:
             if spec.lora is None:
                 problems.append(f"{where}: search.{name}: a LoRA field, but lora is null (full fine-tuning)")
+            problems += _lora_search_problems(name, param, where=f"{where}: search.{name}")
             continue
         if not owners:
             problems.append(
@@ -351,10 +426,68 @@ def _trl_problems(spec: SweepSpec, where: str) -> list[str]:
                             else ""
                         )
                         problems.append(problem + suffix)
+        else:
+            for algorithm in owners:
+                suffix = f" (for {algorithm})" if len(owners) > 1 else ""
+                problems += [
+                    p + suffix
+                    for p in search_range_problems(
+                        algorithm,
+                        name,
+                        low=param.low,
+                        high=param.high,
+                        integer=isinstance(param, IntParam),
+                        where=f"{where}: search.{name}",
+                    )
+                ]
     for i, params in enumerate(spec.enqueue):
         for key, value in params.items():
             if key == ALGORITHM_PARAM and value not in spec.algorithms:
                 problems.append(
                     f"{where}: enqueue.{i}.algorithm: {value!r} is not one of {', '.join(spec.algorithms)}"
                 )
+    problems += _budget_problems(spec, names, where)
     return sorted(set(problems), key=problems.index)
+
+
+def _lora_search_problems(name: str, param: FloatParam | IntParam | CategoricalParam, *, where: str) -> list[str]:
+    """A searched LoRA field: integers for r and lora_alpha, every value one LoraSettings accepts."""
+    if name in ("r", "lora_alpha") and isinstance(param, FloatParam):
+        return [f"{where}: PEFT's LoraConfig.{name} is an integer, but the range is of floats (use type: int)"]
+    values = param.choices if isinstance(param, CategoricalParam) else [param.low, param.high]
+    problems = []
+    for value in values:
+        try:
+            LoraSettings.model_validate({name: value})
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].lower()
+            problems.append(f"{where}: {value!r} is not a valid LoRA {name} ({message})")
+    return problems
+
+
+def _budget_problems(spec: SweepSpec, names: dict[str, set[str]], where: str) -> list[str]:
+    """A sweep over several algorithms: its distinct configurations (each algorithm's own subspace) hold
+    the budget (trials never repeat params)."""
+    if len(spec.algorithms) < 2 or spec.sampler.type == "grid":
+        return []
+    size = 0
+    for algorithm in spec.algorithms:
+        single = spec.model_copy(
+            update={
+                "algorithm": algorithm,
+                "search": {
+                    k: v for k, v in spec.search.items() if k in LORA_FIELDS or k in names[algorithm]
+                },
+            }
+        )
+        count = distinct_configurations(single)
+        if count is None:
+            return []
+        size += count
+    if size < spec.budget.n_trials:
+        return [
+            f"{where}: budget.n_trials: the search space has {size} distinct configurations over "
+            f"{', '.join(spec.algorithms)}, but got n_trials={spec.budget.n_trials} (trials never repeat params; "
+            "lower it or widen the space)"
+        ]
+    return []

@@ -1,24 +1,29 @@
 """The study's storage (SQLite or PostgreSQL through SQLAlchemy): drivers, connections, and locks.
 
-- :func:`driver_problems`: a ``postgresql://`` URL needs the psycopg driver, the ``alignlab[postgres]``
-  extra; a missing driver is named before anything starts.
+- :func:`storage_problems`: a storage URL checked before anything is created: a kind SQLAlchemy knows
+  (``foo://`` is named), its driver installed (``postgresql://`` needs the ``alignlab[postgres]``
+  extra), a SQLite file that can be written and is Optuna's (not corrupt, not another program's), a
+  server that answers. :func:`tracking_problems` does the same for an MLflow tracking URI.
 - :func:`open_storage`: Optuna's RDBStorage with heartbeats, created under a lock, so that workers
   started at the same instant do not race to create the tables (alembic ``CommandError``, PostgreSQL
   ``UniqueViolation``); a connection that fails is one line naming host and port, never the password.
 - :func:`url_lock`: a lock every process that shares the URL respects: a lock file beside a SQLite
   file (one machine), a PostgreSQL advisory lock held on a connection of the same database (any
   machine). Workers take the study's lock to create the study, to join it, and to claim each trial.
+- :func:`open_for_reading`: what best, compare, report, status and ui open: no lock, no table creation,
+  nothing written; a corrupt or foreign SQLite file is one line naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alignlab.destinations import file_problems, sqlite_content_problems, sqlite_tables, tcp_problem
 from alignlab.errors import UserInputError
 from alignlab.sweep import secrets
 
@@ -60,26 +65,129 @@ def endpoint(url: str) -> str:
 
 
 def driver_problems(url: str, *, where: str) -> list[str]:
-    """The URL's SQLAlchemy driver is importable (a missing one named, with how to install it)."""
+    """The URL's kind is known and its SQLAlchemy driver importable (a missing one named, with how to
+    install it): :func:`storage_problems` without a connection or a look at the SQLite file's folder."""
+    return storage_problems(url, key=where, writing=False, connect=False)
+
+
+def is_database_url(url: str) -> bool:
+    """Whether SQLAlchemy knows the URL's kind (``sqlite``, ``postgresql``, ``mysql``, ...)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        return False
+    return True
+
+
+def storage_problems(
+    url: str,
+    *,
+    key: str,
+    writing: bool = True,
+    connect: bool = True,
+    owner: str = "Optuna",
+    marker: str = "studies",
+) -> list[str]:
+    """Whether a database URL can be used, found without creating anything; one line each, naming
+    ``key`` and the URL (its password masked).
+
+    The kind must be one SQLAlchemy knows and its driver installed. A SQLite file must be (or be
+    creatable as) a writable file (``writing``), and if it exists, a SQLite database that is empty or
+    ``owner``'s (it has the ``marker`` table); an in-memory database is refused (the study would be
+    lost). A server must answer (``connect``).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = secrets.mask(url)
+    expected = "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if not scheme:
-        return [f"{where}: {secrets.mask(url)!r} is not a database URL (expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB)"]
-    if scheme.startswith("sqlite"):
-        return []
+        return [f"{key}: {shown!r} is not a database URL ({expected})"]
     if scheme == "postgres":
-        return [f"{where}: {secrets.mask(url)}: write postgresql://, not postgres:// (SQLAlchemy's name for it)"]
-    module, install = DRIVERS.get(scheme, ("", ""))
-    if not module:
-        return []
+        return [f"{key}: {shown}: write postgresql://, not postgres:// (SQLAlchemy's name for it)"]
     try:
-        importlib.import_module(module)
-    except ImportError:
-        return [f"{where}: {secrets.mask(url)}: the {scheme.split('+')[0]} driver {module} is not installed: {install}"]
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        return [f"{key}: {shown}: unknown kind of database {scheme + '://'!r} ({expected})"]
+    except (ArgumentError, ValueError) as exc:
+        return [f"{key}: {shown}: not a database URL ({str(exc).splitlines()[0]}; {expected})"]
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        module = exc.name or scheme
+        install = next((hint for m, hint in DRIVERS.values() if m == module), f"pip install {module}")
+        return [f"{key}: {shown}: the {parsed.get_backend_name()} driver {module} is not installed: {install}"]
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file::memory:"):
+            return [f"{key}: {shown}: an in-memory database is lost when the process ends ({expected})"]
+        if database.startswith("file:"):
+            return []  # a SQLite URI filename (mode=ro, ...): the user's own arrangement
+        path = Path(database).expanduser().resolve()
+        problems = file_problems(path, key=key, purpose=f"{owner}'s storage") if writing else []
+        return problems or sqlite_content_problems(path, key=key, owner=owner, marker=marker)
+    if not connect:
+        return []
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    connect_args = {"connect_timeout": 5} if parsed.get_backend_name() in ("postgresql", "mysql") else {}
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        return [f"{key}: {shown}: {_cannot_connect(url, exc)}"]
+    finally:
+        engine.dispose()
     return []
 
 
-def connection_error(url: str, exc: BaseException, *, what: str = "storage") -> UserInputError:
-    """One line for a database that cannot be reached or refuses us: host and port, the server's reason."""
+def tracking_problems(uri: str, *, key: str) -> list[str]:
+    """Whether an MLflow tracking URI can be used: a known kind; a SQLite store that can be written and
+    is MLflow's (or a file store's folder, which MLflow 3.17 allows only with
+    ``MLFLOW_ALLOW_FILE_STORE=true``); a server (http, https, a database) that answers."""
+    from urllib.parse import urlsplit
+
+    from alignlab.destinations import folder_problems
+
+    shown = secrets.mask(uri)
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme in ("http", "https"):
+        parts = urlsplit(uri)
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            return [f"{key}: {shown}: the port is not a number (expected http://HOST:PORT, an MLflow server)"]
+        if not parts.hostname:
+            return [f"{key}: {shown}: no host (expected http://HOST:PORT, an MLflow server)"]
+        problem = tcp_problem(parts.hostname, port, key=key, shown=shown)
+        return [problem] if problem else []
+    if scheme.startswith("databricks") or scheme == "uc":
+        return []  # a hosted MLflow, reached with its own credentials: not checked here
+    if scheme == "file" or not scheme:
+        folder = Path(uri.removeprefix("file://").removeprefix("file:"))
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("1", "true"):
+            return [
+                f"{key}: {shown}: MLflow 3.17 refuses a file store unless MLFLOW_ALLOW_FILE_STORE=true "
+                "(expected sqlite:///PATH, or http://HOST:PORT for an MLflow server)"
+            ]
+        return folder_problems(folder, key=key, purpose="the MLflow file store")
+    if is_database_url(uri):
+        return storage_problems(uri, key=key, owner="MLflow", marker="experiments")
+    return [
+        f"{key}: {shown}: unknown kind of tracking URI {scheme + '://'!r} (expected sqlite:///PATH, "
+        "http://HOST:PORT for an MLflow server, or postgresql://USER@HOST:PORT/DB)"
+    ]
+
+
+def _cannot_connect(url: str, exc: BaseException) -> str:
+    """``cannot connect to HOST:PORT: the server's reason`` (a password hint where it is about one)."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = next((line for line in reason if line.strip()), type(exc).__name__)
     first = first.removeprefix("(psycopg.OperationalError) ").strip()
@@ -87,9 +195,12 @@ def connection_error(url: str, exc: BaseException, *, what: str = "storage") -> 
     if "password" in first.lower() or "authentication" in first.lower():
         hint = " (the password comes from the URL, $PGPASSWORD or ~/.pgpass; studies/NAME/ records the URL without it)"
     where = endpoint(url) if sqlite_file(url) is None else str(sqlite_file(url))
-    return UserInputError(
-        secrets.mask_text(f"{what} {secrets.mask(url)}: cannot connect to {where}: {first}{hint}")
-    )
+    return secrets.mask_text(f"cannot connect to {where}: {first}{hint}")
+
+
+def connection_error(url: str, exc: BaseException, *, what: str = "storage") -> UserInputError:
+    """One line for a database that cannot be reached or refuses us: host and port, the server's reason."""
+    return UserInputError(secrets.mask_text(f"{what} {secrets.mask(url)}: {_cannot_connect(url, exc)}"))
 
 
 def _lock_key(key: str) -> int:
@@ -155,7 +266,7 @@ def open_storage(
     from optuna.exceptions import ExperimentalWarning
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    problems = driver_problems(url, where="storage")
+    problems = storage_problems(url, key="storage", connect=False)
     if problems:
         raise UserInputError(problems)
     path = sqlite_file(url)
@@ -177,6 +288,43 @@ def open_storage(
             raise connection_error(url, exc) from None
 
 
-def open_for_reading(url: str) -> optuna.storages.RDBStorage:
-    """The storage of a finished or running study, for reading (no heartbeat, no retry)."""
-    return open_storage(url)
+def open_for_reading(url: str, *, key: str = "storage") -> optuna.storages.RDBStorage:
+    """The storage of a finished or running study, for reading: no heartbeat, no lock file, no table
+    creation, nothing written. ``key`` names where the URL came from, for the messages.
+
+    A SQLite file must exist (the caller says which study is unknown) and be an Optuna storage; a
+    corrupt or foreign file, an unreachable server, or a schema of another Optuna version is one line.
+    """
+    import sqlalchemy
+    from optuna.storages import RDBStorage
+
+    shown = secrets.mask(url)
+    problems = storage_problems(url, key=key, writing=False, connect=False)
+    path = sqlite_file(url)
+    if not problems and path is not None and path.is_file() and "studies" not in sqlite_tables(path):
+        problems = [f"{key}: {path} holds no Optuna study (an empty SQLite database)"]  # Optuna would write
+    if problems:
+        raise UserInputError(problems)
+    try:
+        if path is None and "studies" not in _server_tables(url):
+            raise UserInputError(f"{key}: {shown}: the database holds no Optuna study (no studies table)")
+        return RDBStorage(url, engine_kwargs=engine_kwargs(url), skip_table_creation=True)
+    except sqlalchemy.exc.OperationalError as exc:
+        raise connection_error(url, exc, what=key) from None
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise UserInputError(secrets.mask_text(f"{key}: {shown}: not a readable Optuna storage ({first})")) from None
+    except RuntimeError as exc:  # Optuna: the tables were written by another Optuna version
+        raise UserInputError(f"{key}: {shown}: {str(exc).splitlines()[0]}") from None
+
+
+def _server_tables(url: str) -> list[str]:
+    """The tables of a database server's database (read, nothing created)."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        return list(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

@@ -36,16 +36,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from alignlab.errors import UserInputError
-from alignlab.paths import default_storage_url, study_dir, write_atomic
+from alignlab.paths import default_storage_url, expand_root, portable, study_dir, write_atomic
 from alignlab.run import tracking
 from alignlab.run.config import LORA_FIELDS, RunConfig
+from alignlab.run.disk import room_for_trial
+from alignlab.run.mlflow_view import study_view_params
 from alignlab.run.trl_fields import known_param_names
 from alignlab.sweep import records, secrets
 from alignlab.sweep.best import BestTrial, select_best
 from alignlab.sweep.claims import Coordinator, TrialFailed, worker_label, worker_seed
+from alignlab.sweep.portable import resumed_experiment
 from alignlab.sweep.samplers import make_pruner, make_sampler
 from alignlab.sweep.spec import ALGORITHM_PARAM, FloatParam, IntParam, SweepSpec
-from alignlab.sweep.storage import driver_problems, open_storage, url_lock
+from alignlab.sweep.storage import open_storage, url_lock
 
 if TYPE_CHECKING:
     import optuna
@@ -103,7 +106,7 @@ class SweepOutcome:
 
 def storage_url(spec: SweepSpec, storage: str | None = None) -> str:
     """The URL the study runs on (secrets included): ``storage``, else the file's, else SQLite under studies/."""
-    return tracking.absolute_sqlite(storage or spec.storage or default_storage_url(spec.name))
+    return tracking.absolute_sqlite(expand_root(storage or spec.storage or default_storage_url(spec.name)))
 
 
 def sample_params(trial: optuna.Trial, spec: SweepSpec) -> tuple[str, dict[str, Any]]:
@@ -189,26 +192,28 @@ def run_sweep(
     storage: str | None = None,
     on_event: Callable[[SweepEvent], None] | None = None,
     train: Trainer | None = None,
+    storage_key: str = "--storage",
+    validated: bool = False,
 ) -> SweepOutcome:
     """Join (or create) the sweep's study and run trials until ``n_trials`` have finished in it, by
     this worker and every other, or the timeout passes.
 
-    ``train`` runs one trial (default :func:`alignlab.run.training.run_training`). The sweep's model,
-    reward model and data references and the storage's driver are checked first
-    (:func:`alignlab.validate.check_sweep`, what ``alignlab validate`` checks), so a bad reference writes nothing.
+    ``train`` runs one trial (default :func:`alignlab.run.training.run_training`). Before anything is
+    created, :func:`alignlab.validate.check_sweep` (what ``alignlab validate`` checks) looks at the
+    references, the folders, the storage (``storage``, called ``storage_key``) and the MLflow store, so
+    bad input writes nothing; ``validated``: the caller just did (:func:`~alignlab.validate.load_valid_sweep`).
     """
     import logging
 
     import optuna
 
-    from alignlab.validate import check_sweep
+    from alignlab.validate import check_sweep, n_trials_problems
 
     url = storage_url(spec, storage)
     secrets.remember(url)
     secrets.remember(spec.tracking_uri)
-    problems = check_sweep(spec, where=f"sweep {spec.name}")
-    problems += driver_problems(url, where="--storage") if storage else []
-    if problems:
+    checks = [] if validated else check_sweep(spec, where=f"sweep {spec.name}", storage=storage, storage_key=storage_key)
+    if problems := checks + n_trials_problems(spec, n_trials):
         raise UserInputError(problems)
 
     if train is None:
@@ -226,7 +231,7 @@ def run_sweep(
     rdb = open_storage(
         url, heartbeat_interval=beat.interval_s, grace_period=beat.grace_s, max_retry=beat.max_retry
     )
-    uri = tracking.use_tracking_uri(spec.tracking_uri)
+    uri = tracking.use_tracking_uri(expand_root(spec.tracking_uri) if spec.tracking_uri else None)
     stored = _stored_spec(spec, url, uri)
     with url_lock(url, f"study:{spec.name}"):
         study = optuna.create_study(
@@ -240,6 +245,9 @@ def run_sweep(
         _enqueue_defaults(study, spec)
         worker = records.join_worker(study)
         parent_id, experiment_id = _parent_run(study, stored, uri)
+        objectives = [(o.metric, o.direction) for o in spec.objectives]  # what the MLflow UI shows first
+        view_params = study_view_params(spec.algorithms, spec.search)
+        tracking.write_study_view(uri, experiment_id, objectives=objectives, params=view_params)
     write_atomic(folder / "sweep.yaml", _spec_yaml(stored))  # readers find the storage a --storage gave
     study.sampler = make_sampler(spec, seed=worker_seed(spec.seed, worker))
     study.pruner = make_pruner(spec)
@@ -261,7 +269,7 @@ def run_sweep(
     deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
     objective = _Objective(spec, study, train, budget, secrets.strip(uri), on_event, label)
     with tracking.study_run(parent_id, experiment_id=experiment_id):
-        while coordinator.claim(deadline):
+        while room_for_trial(spec, folder / "trials") and coordinator.claim(deadline):  # disk checked first
             coordinator.run_one(objective)
         best = select_best(records.read_study(study, name=spec.name, storage_url=secrets.strip(url)))
         if best is not None:
@@ -292,11 +300,11 @@ def outcome_of(spec: SweepSpec, *, storage: str | None = None, n_workers: int = 
 
 def _stored_spec(spec: SweepSpec, url: str, uri: str) -> SweepSpec:
     """The sweep as it is written down (studies/NAME/sweep.yaml, Optuna, MLflow): the storage and the
-    MLflow store it ran on, without their passwords."""
+    MLflow store it ran on, without their passwords, relative to studies/ when inside it (paths.portable)."""
     return spec.model_copy(
         update={
-            "storage": secrets.strip(url),
-            "tracking_uri": secrets.strip(spec.tracking_uri) if spec.tracking_uri else None,
+            "storage": portable(secrets.strip(url)),
+            "tracking_uri": portable(secrets.strip(spec.tracking_uri)) if spec.tracking_uri else None,
         }
     )
 
@@ -362,7 +370,7 @@ class _Objective:
                 tracking.ENQUEUED_TAG: str(records.is_enqueued(trial)),
             },
         )
-        records.write_trial_result(trial, result, constraints=spec.constraints)
+        records.write_trial_result(trial, result, constraints=spec.constraints, objectives=spec.objectives)
         _set_state_tag(result, {"completed": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}[result.status])
         self.emit(
             SweepEvent(
@@ -446,8 +454,8 @@ def _parent_run(study: optuna.Study, spec: SweepSpec, uri: str) -> tuple[str, st
     ``spec`` is the sweep as stored (without secrets). Returns (parent run id, experiment id)."""
     parent_id = records.parent_run_id(study)
     experiment_id = study.user_attrs.get(records.StudyAttr.MLFLOW_EXPERIMENT_ID)
-    if parent_id is not None and experiment_id is not None:
-        return parent_id, str(experiment_id)
+    if parent_id is not None and experiment_id is not None:  # resumed; a moved folder's artifacts follow it
+        return parent_id, resumed_experiment(uri, str(experiment_id), spec.name)
     with url_lock(uri, "mlflow-store"):
         tracking.open_store(uri)
         experiment_id = tracking.ensure_experiment(spec.name, uri)

@@ -251,6 +251,21 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def task_paths(cache_dir: Path, *, seed: int = 0, config: TaskConfig | None = None) -> TaskAssets:
+    """Where the task lies (or will lie) under ``cache_dir``, built or not; nothing is created."""
+    config = config or TaskConfig()
+    root = Path(cache_dir).expanduser() / f"task-{task_fingerprint(seed=seed, config=config)}"
+    return TaskAssets(
+        root=root,
+        tokenizer_dir=root / "tokenizer",
+        base_model_dir=root / "base",
+        sft_model_dir=root / "sft",
+        feedback={kind: root / "feedback" / f"{kind}.jsonl" for kind in config.feedback_kinds},
+        seed=seed,
+        config=config,
+    )
+
+
 def ensure_task_assets(
     cache_dir: Path,
     *,
@@ -271,17 +286,9 @@ def ensure_task_assets(
         raise UserInputError(
             f"task config: feedback_kinds {unknown} unknown; expected some of {FEEDBACK_KINDS}"
         )
-    root = Path(cache_dir).expanduser() / f"task-{task_fingerprint(seed=seed, config=config)}"
+    assets = task_paths(cache_dir, seed=seed, config=config)
+    root = assets.root
     (root / "feedback").mkdir(parents=True, exist_ok=True)
-    assets = TaskAssets(
-        root=root,
-        tokenizer_dir=root / "tokenizer",
-        base_model_dir=root / "base",
-        sft_model_dir=root / "sft",
-        feedback={kind: root / "feedback" / f"{kind}.jsonl" for kind in config.feedback_kinds},
-        seed=seed,
-        config=config,
-    )
     missing = [
         name
         for name, path in (

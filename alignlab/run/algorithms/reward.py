@@ -53,10 +53,10 @@ def evaluate(
     trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
 ) -> EvalReport:
     """Preference accuracy and score margin of the reward model on the held-out pairs (nothing is sampled)."""
-    from alignlab.run.evaluation import EvalReport, reward_model_accuracy
+    from alignlab.run.evaluation import reward_model_report
 
     pairs = data.eval_pairs[: settings.n_pairs]
-    return EvalReport(reward_model_accuracy(trainer.model, setup.tokenizer, pairs))
+    return reward_model_report(trainer.model, setup.tokenizer, pairs)
 
 
 def stop_pruned(control: Any) -> None:
