@@ -189,8 +189,8 @@ def test_a_trl_export_reads_a_data_file_in_trls_shape(
     """HH-RLHF pairs (TRL's implicit-prompt shape) as ``datasets``, loaded by TRL's own get_dataset."""
     monkeypatch.setenv("HF_DATASETS_CACHE", str(empty_cache / "hf"))
     hh = shared_data / "hh-rlhf-harmless" / "test.jsonl.gz"
-    config = load_run_config(RUNS[0]).model_copy(update={"data": {"path": str(hh), "max_examples": 500}})
-    config = RunConfig.model_validate(config.model_dump())
+    base = load_run_config(RUNS[0])
+    config = RunConfig.model_validate({**base.model_dump(), "data": {"path": str(hh), "max_examples": 500}})
     out = empty_cache / "best.yaml"
     exported = export_best(best_of(config), out, name="hh", format="trl")
     _, _, _, data = parse_trl(out, "dpo")
