@@ -105,3 +105,14 @@ def test_a_folder_given_as_a_config_is_named(tmp_path: Path) -> None:
     with pytest.raises(UserInputError) as caught:
         load_valid_run_config(tmp_path)
     assert caught.value.problems == [f"{tmp_path}: is a folder (expected a YAML file)"]
+
+
+def test_a_saved_full_fine_tuning_config_reads_back_without_lora(tmp_path: Path) -> None:
+    """``lora: null`` is full fine-tuning: the saved YAML keeps it, so reading it back does not turn LoRA on."""
+    config = tmp_path / "run.yaml"
+    config.write_text("name: full\nalgorithm: dpo\nmodel: builtin:tiny-sft\ndata: {task: builtin}\nlora: null\n")
+    loaded = load_valid_run_config(config)
+    assert loaded.lora is None
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(loaded.to_yaml())
+    assert load_valid_run_config(saved).lora is None

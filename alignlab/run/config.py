@@ -183,8 +183,16 @@ class RunConfig(StrictModel):
     """DPO and KTO: reuse the reference model's log-probs of the train rows from an on-disk cache keyed by a
     content hash (alignlab.run.algorithms.refcache); sweeps turn it on so only their first trial computes them."""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data, unset fields left out; ``lora: null`` (full fine-tuning) kept, since
+        left out the default LoRA would apply when it is read back."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        if self.lora is None:
+            data["lora"] = None
+        return data
+
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
 def format_validation_error(where: str, exc: ValidationError) -> list[str]:

@@ -125,10 +125,7 @@ def _renderer(format: str) -> Callable[[RunConfig, Path], Rendered]:
 
 
 def _alignlab(config: RunConfig, path: Path) -> Rendered:
-    settings = config.model_dump(mode="json", exclude_none=True)
-    if config.lora is None:  # null is full fine-tuning; left out, the default LoRA would apply
-        settings["lora"] = None
-    return Rendered(settings, f"alignlab train {path}")
+    return Rendered(config.to_dict(), f"alignlab train {path}")
 
 
 # ---- what the other formats share ---------------------------------------------------------------------

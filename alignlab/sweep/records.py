@@ -74,7 +74,7 @@ class TrialAttr:
 
     ALGORITHM: Final = "algorithm"
     RUN_CONFIG: Final = "run_config"
-    """The trial's RunConfig (``model_dump(mode="json", exclude_none=True)``): what ``best --export`` writes."""
+    """The trial's RunConfig (``RunConfig.to_dict()``): what ``best --export`` writes."""
     METRICS: Final = "metrics"
     """Final held-out metrics (keys of alignlab.run.config.METRICS); empty unless the run completed."""
     STEPS: Final = "steps"
@@ -162,8 +162,7 @@ def is_enqueued(trial: optuna.Trial | optuna.trial.FrozenTrial) -> bool:
 def write_trial_config(trial: optuna.Trial, algorithm: str, config: RunConfig) -> None:
     """What a trial is about to run, recorded before it starts."""
     trial.set_user_attr(TrialAttr.ALGORITHM, algorithm)
-    stored = config.model_dump(mode="json", exclude_none=True) | ({"lora": None} if config.lora is None else {})
-    trial.set_user_attr(TrialAttr.RUN_CONFIG, paths.portable_tree(stored))  # lora null: full fine-tuning
+    trial.set_user_attr(TrialAttr.RUN_CONFIG, paths.portable_tree(config.to_dict()))
 
 
 def write_trial_result(
