@@ -120,6 +120,7 @@ def test_best_carries_its_standard_error_interval_and_the_trials_within_noise() 
     assert se == pytest.approx(math.sqrt(0.59 * 0.41 / n), rel=0.06)
     (interval,) = best.intervals
     assert interval is not None and interval[0] < 0.59 < interval[1]
+    assert best.metric_errors == {"win_rate": pytest.approx(se), "kl": 0.0}  # the constraint's too
     assert best.within_noise == [2]  # 0.58 is within noise of 0.59; 0.50 is not; 3 is infeasible
     assert best.noise is not None and best.noise.startswith("trials 1 and 2 are within noise of each other")
     trials = {t.number: t for t in trial_records(record)}

@@ -113,7 +113,7 @@ def render_best(best: Any, name: str) -> None:
         f"[bold]best trial {best.number}[/] ({escape(best.rule)})"
         + (" - an enqueued literature default" if best.enqueued else "")
     )
-    errors = dict(zip(best.objectives, best.standard_errors, strict=False))
+    errors = {**best.metric_errors, **{m: e for m, e in zip(best.objectives, best.standard_errors, strict=False) if e is not None}}
     for metric, value, se, interval in zip(best.objectives, best.values, best.standard_errors, best.intervals, strict=False):
         shown = f"{value:.4f}" if se is None else f"{value:.4f} ± {se:.4f}"
         if interval is not None:

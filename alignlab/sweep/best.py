@@ -52,6 +52,9 @@ class BestTrial:
     """Other trials whose first objective is within noise of this one's (alignlab.sweep.noise)."""
     noise: str | None = None
     """In words: which leading trials are within noise of each other, or why no standard error is known."""
+    metric_errors: dict[str, float] = field(default_factory=dict)
+    """The standard error of every metric the study kept evaluation units for (objectives and
+    constraint metrics such as kl)."""
     confirmed: dict[str, Any] | None = None
     """Its ``best --confirm`` re-evaluation (metric, value, se, interval, prompts, seeds), when current."""
 
@@ -141,6 +144,7 @@ def _with_noise(record: StudyRecord, best: TrialRecord, others: Sequence[TrialRe
     from alignlab.sweep.noise import NO_UNITS, leading_trials, trial_estimate
 
     estimates = [trial_estimate(best, o.metric) for o in record.objectives]
+    per_metric = {m: trial_estimate(best, m) for m in best.units}
     first = record.objectives[0]
     leaders = leading_trials([best, *others], first.metric, maximize=first.maximize)
     return BestTrial(
@@ -158,6 +162,7 @@ def _with_noise(record: StudyRecord, best: TrialRecord, others: Sequence[TrialRe
         intervals=[[e.low, e.high] if e is not None and e.defined else None for e in estimates],
         within_noise=[int(n) for n, _ in leaders.within] if leaders is not None else [],
         noise=leaders.describe() if leaders is not None else NO_UNITS,
+        metric_errors={m: e.se for m, e in per_metric.items() if e is not None and e.defined},
     )
 
 
