@@ -12,16 +12,17 @@ counts optimizer steps of ``per_device_train_batch_size`` completions.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from alignlab.run.algorithms.interface import Built, Models, Setup
+from alignlab.run.algorithms.prompt_sampling import callbacks as callbacks
+from alignlab.run.algorithms.prompt_sampling import evaluate as evaluate
+from alignlab.run.algorithms.prompt_sampling import load_models as load_models
+from alignlab.run.algorithms.prompt_sampling import policy_of as policy_of
+from alignlab.run.algorithms.prompt_sampling import stop_pruned as stop_pruned
+from alignlab.run.algorithms.prompt_sampling import trl_settings as trl_settings
 
 if TYPE_CHECKING:
-    from alignlab.run.assets import RunData
-    from alignlab.run.config import EvalSettings, RunConfig
-    from alignlab.run.evaluation import EvalReport
-    from alignlab.run.rewards import Reward
+    from alignlab.run.algorithms.interface import Built, Models, Setup
 
 TRAIN_KIND = "prompt"
 PEFT_TASK_TYPE = "CAUSAL_LM"
@@ -36,60 +37,9 @@ def config_class() -> type:
     return RLOOConfig
 
 
-def trl_settings(config: RunConfig) -> dict[str, Any]:
-    return {}
-
-
-def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
-    """The policy and, when the reward is a learned model, that frozen reward model."""
-    from alignlab.models import load_causal_lm
-    from alignlab.run.algorithms.reward import load_reward_backbone
-
-    assert reward is not None, "RLOO needs a reward (NEEDS_REWARD_MODEL)"
-    reward_model = None
-    if reward.model_dir is not None:
-        reward_model = load_reward_backbone(reward.model_dir, tokenizer)
-        reward_model.eval().requires_grad_(False)
-    return Models(policy=load_causal_lm(model_dir, device="cpu"), reward_model=reward_model, reward=reward)
-
-
-def callbacks(config: RunConfig, args: Any) -> list[Any]:
-    return []
-
-
 def make_trainer(setup: Setup, models: Models) -> Built:
-    from datasets import Dataset
     from trl import RLOOTrainer
 
-    from alignlab.run.rewards import trl_reward_funcs
+    from alignlab.run.algorithms.prompt_sampling import build
 
-    assert models.reward is not None
-    funcs, weights = trl_reward_funcs(models.reward, models.reward_model, setup.tokenizer)
-    setup.args.reward_weights = weights
-    return Built(
-        RLOOTrainer(
-            model=models.policy,
-            reward_funcs=funcs,
-            args=setup.args,
-            train_dataset=Dataset.from_list([{"prompt": r["prompt"]} for r in setup.rows]),
-            processing_class=setup.tokenizer,
-            peft_config=setup.peft_config,
-            callbacks=setup.callbacks,
-        )
-    )
-
-
-def policy_of(trainer: Any) -> Any:
-    return trainer.model
-
-
-def evaluate(
-    trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
-) -> EvalReport:
-    from alignlab.run.evaluation import evaluate_trained_policy
-
-    return evaluate_trained_policy(trainer.model, trainer, models, setup, data, settings, memo)
-
-
-def stop_pruned(control: Any) -> None:
-    control.should_training_stop = True
+    return build(RLOOTrainer, setup, models)
