@@ -13,17 +13,18 @@ is tagged ``alignlab.reference_logps`` = off | miss | hit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alignlab.run.algorithms.common import callbacks as callbacks
+from alignlab.run.algorithms.common import evaluate as evaluate
+from alignlab.run.algorithms.common import load_models as load_models
+from alignlab.run.algorithms.common import policy_of as policy_of
+from alignlab.run.algorithms.common import stop_pruned as stop_pruned
 from alignlab.run.algorithms.interface import Built, Models, Setup
 from alignlab.run.algorithms.refcache import Layout, build_with_cached_reference, cache_key
 
 if TYPE_CHECKING:
-    from alignlab.run.assets import RunData
-    from alignlab.run.config import EvalSettings, RunConfig
-    from alignlab.run.evaluation import EvalReport
-    from alignlab.run.rewards import Reward
+    from alignlab.run.config import RunConfig
 
 TRAIN_KIND = "pairwise"
 PEFT_TASK_TYPE = "CAUSAL_LM"
@@ -61,16 +62,6 @@ def trl_settings(config: RunConfig) -> dict[str, Any]:
     return {}
 
 
-def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
-    from alignlab.models import load_causal_lm
-
-    return Models(policy=load_causal_lm(model_dir, device="cpu"))
-
-
-def callbacks(config: RunConfig, args: Any) -> list[Any]:
-    return []
-
-
 def make_trainer(setup: Setup, models: Models) -> Built:
     """The DPOTrainer; with ``cache_reference`` its reference log-probs come from the on-disk cache."""
     from datasets import Dataset
@@ -95,22 +86,6 @@ def make_trainer(setup: Setup, models: Models) -> Built:
         build, setup.args, layout, key, expected=lambda _: list(layout.values)
     )
     return Built(trainer, {"reference_logps": outcome})
-
-
-def policy_of(trainer: Any) -> Any:
-    return trainer.model
-
-
-def evaluate(
-    trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
-) -> EvalReport:
-    from alignlab.run.evaluation import evaluate_trained_policy
-
-    return evaluate_trained_policy(trainer.model, trainer, models, setup, data, settings, memo)
-
-
-def stop_pruned(control: Any) -> None:
-    control.should_training_stop = True
 
 
 # ---- the reference log-probs cache (alignlab.run.algorithms.refcache) ------------------------------

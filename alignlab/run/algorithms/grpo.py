@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from alignlab.run.algorithms.prompt_sampling import callbacks as callbacks
-from alignlab.run.algorithms.prompt_sampling import evaluate as evaluate
+from alignlab.run.algorithms.common import callbacks as callbacks
+from alignlab.run.algorithms.common import evaluate as evaluate
+from alignlab.run.algorithms.common import policy_of as policy_of
+from alignlab.run.algorithms.common import stop_pruned as stop_pruned
 from alignlab.run.algorithms.prompt_sampling import load_models as load_models
-from alignlab.run.algorithms.prompt_sampling import policy_of as policy_of
-from alignlab.run.algorithms.prompt_sampling import stop_pruned as stop_pruned
 from alignlab.run.algorithms.prompt_sampling import trl_settings as trl_settings
 
 if TYPE_CHECKING:

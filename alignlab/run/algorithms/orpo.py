@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alignlab.run.algorithms.common import callbacks as callbacks
+from alignlab.run.algorithms.common import evaluate as evaluate
+from alignlab.run.algorithms.common import load_models as load_models
+from alignlab.run.algorithms.common import policy_of as policy_of
+from alignlab.run.algorithms.common import stop_pruned as stop_pruned
+from alignlab.run.algorithms.common import trainer_on_rows
 from alignlab.run.algorithms.interface import Built, Models, Setup
 
 if TYPE_CHECKING:
-    from alignlab.run.assets import RunData
-    from alignlab.run.config import EvalSettings, RunConfig
-    from alignlab.run.evaluation import EvalReport
-    from alignlab.run.rewards import Reward
+    from alignlab.run.config import RunConfig
 
 TRAIN_KIND = "pairwise"
 PEFT_TASK_TYPE = "CAUSAL_LM"
@@ -43,43 +45,8 @@ def trl_settings(config: RunConfig) -> dict[str, Any]:
     return {"remove_unused_columns": False}
 
 
-def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
-    from alignlab.models import load_causal_lm
-
-    return Models(policy=load_causal_lm(model_dir, device="cpu"))
-
-
-def callbacks(config: RunConfig, args: Any) -> list[Any]:
-    return []
-
-
 def make_trainer(setup: Setup, models: Models) -> Built:
-    from datasets import Dataset
     from trl.experimental.orpo import ORPOTrainer
 
-    return Built(
-        ORPOTrainer(
-            model=models.policy,
-            args=setup.args,
-            train_dataset=Dataset.from_list(setup.rows),
-            processing_class=setup.tokenizer,
-            peft_config=setup.peft_config,
-            callbacks=setup.callbacks,
-        )
-    )
+    return trainer_on_rows(ORPOTrainer, setup, models)
 
-
-def policy_of(trainer: Any) -> Any:
-    return trainer.model
-
-
-def evaluate(
-    trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
-) -> EvalReport:
-    from alignlab.run.evaluation import evaluate_trained_policy
-
-    return evaluate_trained_policy(trainer.model, trainer, models, setup, data, settings, memo)
-
-
-def stop_pruned(control: Any) -> None:
-    control.should_training_stop = True

@@ -1,8 +1,8 @@
 """What GRPO and RLOO share: trainers that sample a group of completions per prompt and score them with a
 reward (a reward model or a reward function, alignlab.run.rewards) passed to TRL as ``reward_funcs``.
 
-Their modules keep what differs (the TRL config and trainer classes, their choices, their docs) and take
-the rest from here.
+Their modules keep what differs (the TRL config and trainer classes, their choices, their docs), take
+the models and the trainer from here and the rest from alignlab.run.algorithms.common.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 from alignlab.run.algorithms.interface import Built, Models, Setup
 
 if TYPE_CHECKING:
-    from alignlab.run.assets import RunData
-    from alignlab.run.config import EvalSettings, RunConfig
-    from alignlab.run.evaluation import EvalReport
+    from alignlab.run.config import RunConfig
     from alignlab.run.rewards import Reward
 
 
@@ -34,10 +32,6 @@ def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Model
         reward_model = load_reward_backbone(reward.model_dir, tokenizer)
         reward_model.eval().requires_grad_(False)
     return Models(policy=load_causal_lm(model_dir, device="cpu"), reward_model=reward_model, reward=reward)
-
-
-def callbacks(config: RunConfig, args: Any) -> list[Any]:
-    return []
 
 
 def build(trainer_class: type, setup: Setup, models: Models) -> Built:
@@ -61,18 +55,3 @@ def build(trainer_class: type, setup: Setup, models: Models) -> Built:
         )
     )
 
-
-def policy_of(trainer: Any) -> Any:
-    return trainer.model
-
-
-def evaluate(
-    trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
-) -> EvalReport:
-    from alignlab.run.evaluation import evaluate_trained_policy
-
-    return evaluate_trained_policy(trainer.model, trainer, models, setup, data, settings, memo)
-
-
-def stop_pruned(control: Any) -> None:
-    control.should_training_stop = True

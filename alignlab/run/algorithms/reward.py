@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alignlab.run.algorithms.common import callbacks as callbacks
+from alignlab.run.algorithms.common import policy_of as policy_of
+from alignlab.run.algorithms.common import stop_pruned as stop_pruned
 from alignlab.run.algorithms.interface import Built, Models, Setup
 
 if TYPE_CHECKING:
@@ -41,14 +44,6 @@ def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Model
     return Models(policy=load_reward_backbone(model_dir, tokenizer))
 
 
-def callbacks(config: RunConfig, args: Any) -> list[Any]:
-    return []
-
-
-def policy_of(trainer: Any) -> Any:
-    return trainer.model
-
-
 def evaluate(
     trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
 ) -> EvalReport:
@@ -57,10 +52,6 @@ def evaluate(
 
     pairs = data.eval_pairs[: settings.n_pairs]
     return reward_model_report(trainer.model, setup.tokenizer, pairs)
-
-
-def stop_pruned(control: Any) -> None:
-    control.should_training_stop = True
 
 
 def load_reward_backbone(model_dir: str | Path, tokenizer: Any, *, dtype: Any = None) -> Any:
