@@ -351,20 +351,10 @@ def best(
     from alignlab.sweep.catalog import open_study
     from alignlab.sweep.export import FORMATS, export_best
 
-    if export is None and (max_steps is not None or full_data):
-        given = " and ".join(o for o, on in (("--max-steps", max_steps is not None), ("--full-data", full_data)) if on)
-        raise UserInputError(
-            f"alignlab best: {given} without --export PATH: they shape the exported run config, so give "
-            "--export too (see 'alignlab best --help')"
-        )
-    if confirm is None and (confirm_prompts is not None or confirm_seeds is not None):
-        given = " and ".join(
-            o for o, v in (("--confirm-prompts", confirm_prompts), ("--confirm-seeds", confirm_seeds)) if v is not None
-        )
-        raise UserInputError(
-            f"alignlab best: {given} without --confirm K: they shape the re-evaluation, so give --confirm too "
-            "(see 'alignlab best --help')"
-        )
+    exporting = {"--max-steps": max_steps is not None, "--full-data": full_data}
+    _only_with("--export PATH", export is not None, exporting, shapes="the exported run config")
+    confirming = {"--confirm-prompts": confirm_prompts is not None, "--confirm-seeds": confirm_seeds is not None}
+    _only_with("--confirm K", confirm is not None, confirming, shapes="the re-evaluation")
     if export_format not in FORMATS:
         raise UserInputError(f"--format {export_format!r}: expected one of {', '.join(FORMATS)}")
     if export is None and export_format != "alignlab":
@@ -409,6 +399,19 @@ def best(
             typer.echo(f"not expressible as a {exported.format} config (listed at the top of the file too):")
             for line in exported.unexpressed:
                 typer.echo(f"  - {line}")
+
+
+def _only_with(option: str, given: bool, dependents: dict[str, bool], *, shapes: str) -> None:
+    """Options that only shape what ``option`` does are refused without it, named together."""
+    used = [name for name, on in dependents.items() if on]
+    if used and not given:
+        from alignlab.errors import UserInputError
+
+        flag = option.split()[0]
+        raise UserInputError(
+            f"alignlab best: {' and '.join(used)} without {option}: they shape {shapes}, so give {flag} too "
+            "(see 'alignlab best --help')"
+        )
 
 
 def _confirm(record: Any, k: int, prompts: int | None, seeds: int | None) -> Any:
