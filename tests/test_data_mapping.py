@@ -68,7 +68,7 @@ def test_bad_mappings_are_every_problem_at_once(tmp_path: Path) -> None:
         "--columns: 'chosen' is not TARGET=FIELD (expected e.g. prompt=instruction)",
         "--columns: 'prompt' is mapped twice",
         "--columns: 'answer' is not a field alignlab reads (expected one of prompt, chosen, rejected, completion, "
-        "label, score, messages, system, response_a, response_b, winner)",
+        "label, score, messages, system, response_a, response_b, winner, score_a, score_b)",
     ]
     path = write(tmp_path / "d.jsonl", ROWS)
     result = runner.invoke(app, ["data", "profile", str(path), "--columns", "prompt=question,chosen=output_good"])

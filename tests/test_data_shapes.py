@@ -31,6 +31,7 @@ SHAPES: list[tuple[str, str, str, int, int, dict[str, int], dict[str, Any]]] = [
     ("oasst_messages.jsonl", "pairwise", "openassistant-messages", 4, 8, {}, {}),
     ("judge_multirater.jsonl", "pairwise", "judged-pairs", 3, 5, {"tie": 2}, {}),
     ("arena.jsonl", "pairwise", "arena", 2, 5, {"tie": 1, "tie (both bad)": 1}, {}),
+    ("paired_scores.jsonl", "pairwise", "paired-scores", 2, 3, {"tie (equal scores)": 1}, {}),
     ("helpsteer2.jsonl", "scalar", "multi-attribute", 4, 4, {}, {"pairs": 1}),
     ("alpaca_dpo.json", "pairwise", "alpaca-dpo", 2, 2, {}, {}),
     ("alpaca_kto.json", "binary", "alpaca-kto", 3, 3, {}, {"desirable": 2}),

@@ -22,11 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alignlab.data import argilla, attributes, chat, judgments, normalise, ranked
+from alignlab.data import argilla, attributes, chat, judgments, normalise, paired_scores, ranked
 from alignlab.data.feedback import KINDS, FeedbackKind
 from alignlab.data.fields import FEEDBACK_FIELDS, SCORE_FIELDS
-from alignlab.data.mapping import describe_seen, mapping_hint
 from alignlab.data.shape import PerRecord, ReadOptions, Shape
+from alignlab.data.suggest import describe_seen, mapping_hint
 from alignlab.errors import UserInputError
 
 #: Records read to detect the format (the whole file when it is shorter).
@@ -156,12 +156,19 @@ FORMATS: tuple[Format, ...] = (
         lambda _k, _o, _b: judgments.Shp(),
     ),
     Format(
+        "paired-scores",
+        ("pairwise",),
+        "paired scores {prompt, response_a, response_b, score_a, score_b}",
+        lambda r, _o: paired_scores.looks_paired(r),
+        lambda _k, _o, _b: paired_scores.PairedScores(),
+    ),
+    Format(
         "judged-pairs",
         ("pairwise",),
         "judged pairs {prompt, response_a, response_b, winner or annotator columns} (Chatbot Arena "
         "{conversation_a, conversation_b, winner})",
         lambda r, _o: judgments.looks_judged(r),
-        lambda _k, _o, _b: judgments.JudgedPairs(),
+        lambda _k, o, b: judgments.JudgedPairs(b, o.columns),
     ),
     Format(
         "alpaca-dpo",
@@ -310,10 +317,12 @@ def detect(
             f"{source}: expected {kind} feedback, but the records look like {other.kinds[0]} feedback "
             f"(format {other.name}); convert them first (alignlab data convert --to {kind})"
         )
-    raise UserInputError(unknown_shape(seen, source, kind))
+    raise UserInputError(unknown_shape(seen, source, kind, records))
 
 
-def unknown_shape(seen: dict[str, Any], source: str, kind: FeedbackKind | None) -> str:
+def unknown_shape(
+    seen: dict[str, Any], source: str, kind: FeedbackKind | None, records: Sequence[dict[str, Any]] = ()
+) -> str:
     """The one line for a file no format reads: its fields, a mapping that would read it, the shapes."""
     fields = ", ".join(repr(k) for k in list(seen)[:12]) + (", ..." if len(seen) > 12 else "")
     candidates = sorted(
@@ -322,7 +331,7 @@ def unknown_shape(seen: dict[str, Any], source: str, kind: FeedbackKind | None) 
     accepted = "; ".join(f"{f.kinds[0]} {f.shape}" for f in candidates if f.listed)
     others = ", ".join(f.name for f in candidates if not f.listed)
     feedback_like = [k for k in seen if FEEDBACK_LIKE.search(k)]
-    hint = mapping_hint(seen, source)
+    hint = mapping_hint(seen, source, records)
     if hint is not None and "as prompts only" in hint and feedback_like:
         hint = (
             "the field" + ("s " if len(feedback_like) > 1 else " ") + ", ".join(f"'{k}'" for k in feedback_like)

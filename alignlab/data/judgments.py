@@ -6,7 +6,9 @@ Arena's ``conversation_a``/``_b`` message lists, whose shared leading messages a
 more votes:
 
 - ``winner`` (Chatbot Arena: ``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``), ``preference``
-  (AlpacaFarm: 1 or 2), ``choice``, ``label``, ``vote``, ``judgment``;
+  (AlpacaFarm: 1 or 2), ``choice``, ``label``, ``vote``, ``judgment``; numbers and booleans there are
+  read only when they can mean one thing (1 and 2) or their meaning is stated in the column mapping
+  (``winner=w:index``): 0/1 is an error naming the column, never a guess (:mod:`alignlab.data.winners`);
 - one-hot ``winner_model_a`` / ``winner_model_b`` / ``winner_tie`` (the LMSYS arena Kaggle release);
 - ``overall_preference`` (HelpSteer3: -3..3, negative means response 1, 0 a tie) and its per-rater
   ``individual_preference`` list;
@@ -29,13 +31,15 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from alignlab.data.feedback import FeedbackKind, ReadReport
 from alignlab.data.fields import check_assistant_reply, check_messages, check_text_or_messages, describe
 from alignlab.data.normalise import split_conversations
 from alignlab.data.shape import Outcome, Shape, plural
+from alignlab.data.winners import Meaning, Value, fitting, number_like, problem, restated, vote, winner_column
+from alignlab.errors import UserInputError
 
 RESPONSE_PAIRS: tuple[tuple[str, str], ...] = (
     ("conversation_a", "conversation_b"),
@@ -91,19 +95,20 @@ def looks_judged(rec: dict[str, Any]) -> bool:
 
 
 def parse_vote(value: Any, *, signed: bool = False) -> str | None:
-    """``"a"``, ``"b"``, ``"tie"`` or ``"bothbad"``; ``None`` when ``value`` is no vote."""
+    """``"a"``, ``"b"``, ``"tie"`` or ``"bothbad"`` for a vote word (or, ``signed``, a number below, at or
+    above 0); ``None`` when ``value`` is no vote. Other numbers and booleans need their meaning
+    (:mod:`alignlab.data.winners`)."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
         if signed:
             return "a" if value < 0 else "b" if value > 0 else "tie"
-        numbered: dict[float, str] = {1: "a", 2: "b", 0: "tie", 1.5: "tie"}
-        return numbered.get(value)
+        return None
     if isinstance(value, str):
         word = re.sub(r"[\s-]+", "_", value.strip().lower())
-        if word in {"1", "response_1", "response1", "output_1", "answer_1", "completion_1"}:
+        if word in {"response_1", "response1", "output_1", "answer_1", "completion_1"}:
             return "a"
-        if word in {"2", "response_2", "response2", "output_2", "answer_2", "completion_2"}:
+        if word in {"response_2", "response2", "output_2", "answer_2", "completion_2"}:
             return "b"
         for vote, words in (("a", _A), ("b", _B), ("tie", _TIE), ("bothbad", _BAD)):
             if word in words:
@@ -118,6 +123,52 @@ def parse_vote(value: Any, *, signed: bool = False) -> str | None:
             if first[left] != first[right]:
                 return first[better]
     return None
+
+
+def _vote_items(key: str, value: Any) -> Iterator[Any]:
+    """The votes a vote field holds: itself, or each item of a list (the vote inside a dict item)."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict):
+            item = next((item[k] for k in ("score", "vote", "winner", "preference", "label", "value") if k in item), None)
+        if item is not None:
+            yield item
+
+
+def _meanings(buffer: list[dict[str, Any]], columns: dict[str, str] | None) -> dict[str, Meaning | None]:
+    """The meaning of each unsigned vote field's numbers, from the first records: ``number`` where they
+    are AlpacaFarm's 1/2, else none; a field whose numbers or booleans could mean several things is an
+    error naming it, its values, and the mapping that states their meaning (see
+    :mod:`alignlab.data.winners`)."""
+    values: dict[str, dict[Value, Any]] = {}
+    for rec in buffer:
+        if not looks_judged(rec) or any(k in rec for k in ONE_HOT):
+            continue
+        for key in vote_fields(rec):
+            if key in SIGNED_KEYS or key == "individual_preference":
+                continue
+            found = values.setdefault(key, {})
+            for item in _vote_items(key, rec[key]):
+                number = number_like(item)
+                if number is not None:
+                    found.setdefault(number, item)
+    mapped = winner_column(columns)
+    problems = []
+    for key, found in values.items():
+        column = mapped if key == "winner" and mapped is not None else key
+        line = problem(column, found, None, _stating(column))
+        if line is not None:
+            first = (fitting(found) or ["index"])[0]
+            problems.append(
+                f"{line} (e.g. --columns {restated(columns, column, first)}; in a run or sweep file: "
+                f"columns: {{winner: \"{column}:{first}\"}})"
+            )
+    if problems:
+        raise UserInputError(problems)
+    return {key: ("number" if found else None) for key, found in values.items()}
+
+
+def _stating(column: str) -> Callable[[Meaning], str]:
+    return lambda meaning: f"winner={column}:{meaning}"
 
 
 def majority(votes: Counter[str]) -> str:
@@ -145,7 +196,8 @@ class JudgedPairs(Shape):
 
     kind: FeedbackKind = "pairwise"
 
-    def __init__(self) -> None:
+    def __init__(self, buffer: list[dict[str, Any]] | None = None, columns: dict[str, str] | None = None) -> None:
+        self.meanings = _meanings(buffer or [], columns)
         self.items: dict[str, list[Any]] = {}  # key -> [prompt, a, b, votes, rows, tag]
         self.magnitudes = 0
         self.stats: Counter[str] = Counter()
@@ -162,7 +214,7 @@ class JudgedPairs(Shape):
             problems.append("no pair of responses (expected e.g. 'response_a' and 'response_b')")
             return None
         before = len(problems)
-        parsed = self._texts(rec, keys, problems)
+        parsed = pair_texts(rec, keys, problems)
         votes = self._votes(rec, problems)
         if len(problems) > before or parsed is None:
             return None
@@ -186,44 +238,6 @@ class JudgedPairs(Shape):
             item[4] += 1
         return Outcome([], tag, inputs=0)
 
-    def _texts(self, rec: dict[str, Any], keys: tuple[str, str], problems: list[str]) -> tuple[Any, Any, Any] | None:
-        a_key, b_key = keys
-        if a_key.lower() == "conversation_a":
-            conv_a = check_messages(rec.get(a_key), a_key, problems)
-            conv_b = check_messages(rec.get(b_key), b_key, problems)
-            if conv_a is None or conv_b is None:
-                return None
-            turn = rec.get("turn")
-            if isinstance(turn, int) and not isinstance(turn, bool) and turn >= 1:
-                conv_a, conv_b = _up_to_turn(conv_a, turn), _up_to_turn(conv_b, turn)  # MT-Bench judges one turn
-            split = split_conversations(conv_a, conv_b, problems)
-            return None if split is None else (split[0]["prompt"], split[0]["chosen"], split[0]["rejected"])
-        prompt_key = next((k for k in PROMPT_KEYS if k in rec), None)
-        if prompt_key is None:
-            problems.append(f"no prompt (expected one of {', '.join(repr(k) for k in PROMPT_KEYS)})")
-            return None
-        decoded = _json_turns(rec, prompt_key, a_key, b_key)
-        if decoded is not None:
-            return decoded
-        prompt = check_text_or_messages(rec, prompt_key, problems)
-        a = check_text_or_messages(rec, a_key, problems)
-        b = check_text_or_messages(rec, b_key, problems)
-        if prompt is None or a is None or b is None:
-            return None
-        if prompt_key == "instruction" and isinstance(rec.get("input"), str) and rec["input"].strip():
-            prompt = f"{prompt}\n{rec['input']}"
-        if isinstance(prompt, list):
-            a, b = (_as_reply(x) for x in (a, b))
-            ok = check_assistant_reply(a, a_key, problems) & check_assistant_reply(b, b_key, problems)
-            return (prompt, a, b) if ok else None
-        if isinstance(a, list) or isinstance(b, list):
-            problems.append(
-                f"fields '{prompt_key}', '{a_key}', '{b_key}' mix strings and message lists "
-                "(expected all strings, or a message-list prompt)"
-            )
-            return None
-        return prompt, a, b
-
     def _votes(self, rec: dict[str, Any], problems: list[str]) -> Counter[str]:
         votes: Counter[str] = Counter()
         if any(k in rec for k in ONE_HOT):
@@ -240,25 +254,34 @@ class JudgedPairs(Shape):
         for key in vote_fields(rec):
             if key == "overall_preference" and isinstance(individual, list) and individual:
                 continue  # the per-rater votes below count instead of their summary
-            value = rec[key]
             signed = key in SIGNED_KEYS or key == "individual_preference"
-            values = value if isinstance(value, list) else [value]
-            for item in values:
-                if isinstance(item, dict):
-                    item = next((item[k] for k in ("score", "vote", "winner", "preference", "label", "value") if k in item), None)
-                if item is None:
-                    continue
-                vote = parse_vote(item, signed=signed)
-                if vote is None:
-                    problems.append(
-                        f"field '{key}' is {describe(item)} (expected a vote: A/B, 1/2, model_a/model_b, tie"
-                        + (", or a number below, at or above 0" if signed else "")
-                        + ")"
-                    )
-                    continue
+            for item in _vote_items(key, rec[key]):
+                number = None if signed else number_like(item)
+                meaning = self.meanings.get(key)
+                if number is not None:
+                    decided = None if meaning is None else vote(number, meaning)
+                    if decided is None:
+                        problems.append(
+                            f"field '{key}' is {describe(item)} (expected a vote: A/B, model_a/model_b, tie"
+                            + (f"; {key} held 1 and 2 in the first records, read as 1 = A, 2 = B" if meaning else
+                               f"; a number or a boolean needs its meaning stated, e.g. --columns winner={key}:index")
+                            + ")"
+                        )
+                        continue
+                    vote_ = decided
+                else:
+                    parsed = parse_vote(item, signed=signed)
+                    if parsed is None:
+                        problems.append(
+                            f"field '{key}' is {describe(item)} (expected a vote: A/B, model_a/model_b, tie"
+                            + (", or a number below, at or above 0" if signed else "")
+                            + ")"
+                        )
+                        continue
+                    vote_ = parsed
                 if signed and isinstance(item, int | float) and abs(item) > 1:
                     self.magnitudes += 1
-                votes[vote] += 1
+                votes[vote_] += 1
         if not votes and not problems:
             problems.append(f"no votes: fields {', '.join(repr(k) for k in vote_fields(rec))} are all empty")
         return votes
@@ -337,6 +360,46 @@ class Shp(Shape):
         if ratio is not None:
             out["score_ratio"] = float(ratio)
         return Outcome([out], "shp")
+
+
+def pair_texts(rec: dict[str, Any], keys: tuple[str, str], problems: list[str]) -> tuple[Any, Any, Any] | None:
+    """The prompt and the two responses of a judged pair (Arena conversations split at their shared start)."""
+    a_key, b_key = keys
+    if a_key.lower() == "conversation_a":
+        conv_a = check_messages(rec.get(a_key), a_key, problems)
+        conv_b = check_messages(rec.get(b_key), b_key, problems)
+        if conv_a is None or conv_b is None:
+            return None
+        turn = rec.get("turn")
+        if isinstance(turn, int) and not isinstance(turn, bool) and turn >= 1:
+            conv_a, conv_b = _up_to_turn(conv_a, turn), _up_to_turn(conv_b, turn)  # MT-Bench judges one turn
+        split = split_conversations(conv_a, conv_b, problems)
+        return None if split is None else (split[0]["prompt"], split[0]["chosen"], split[0]["rejected"])
+    prompt_key = next((k for k in PROMPT_KEYS if k in rec), None)
+    if prompt_key is None:
+        problems.append(f"no prompt (expected one of {', '.join(repr(k) for k in PROMPT_KEYS)})")
+        return None
+    decoded = _json_turns(rec, prompt_key, a_key, b_key)
+    if decoded is not None:
+        return decoded
+    prompt = check_text_or_messages(rec, prompt_key, problems)
+    a = check_text_or_messages(rec, a_key, problems)
+    b = check_text_or_messages(rec, b_key, problems)
+    if prompt is None or a is None or b is None:
+        return None
+    if prompt_key == "instruction" and isinstance(rec.get("input"), str) and rec["input"].strip():
+        prompt = f"{prompt}\n{rec['input']}"
+    if isinstance(prompt, list):
+        a, b = (_as_reply(x) for x in (a, b))
+        ok = check_assistant_reply(a, a_key, problems) & check_assistant_reply(b, b_key, problems)
+        return (prompt, a, b) if ok else None
+    if isinstance(a, list) or isinstance(b, list):
+        problems.append(
+            f"fields '{prompt_key}', '{a_key}', '{b_key}' mix strings and message lists "
+            "(expected all strings, or a message-list prompt)"
+        )
+        return None
+    return prompt, a, b
 
 
 def _up_to_turn(messages: list[dict[str, str]], turn: int) -> list[dict[str, str]]:

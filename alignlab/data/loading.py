@@ -22,7 +22,7 @@ from typing import Any
 from alignlab.data.feedback import KINDS, Accounting, FeedbackData, FeedbackKind, ReadReport
 from alignlab.data.fields import describe
 from alignlab.data.formats import DETECT_RECORDS, Format, detect
-from alignlab.data.mapping import apply_columns, columns_problems, missing_columns
+from alignlab.data.mapping import ColumnMapping, columns_problems
 from alignlab.data.readers import RawRecord, Source, open_source
 from alignlab.data.shape import Outcome, ReadOptions, Shape
 from alignlab.errors import UserInputError
@@ -119,6 +119,7 @@ class FeedbackStream:
         self._style: bool | None = None
         self._started = False
         self._records = iter(source)
+        self._mapping = ColumnMapping(options.columns) if options.columns else None
         self._buffer = self._fill_buffer()
         good = [r.value for r in self._buffer if r.error is None and isinstance(r.value, dict)]
         if not good:  # nothing readable at all: report every record's problem
@@ -149,32 +150,32 @@ class FeedbackStream:
         buffer: list[RawRecord] = []
         good = 0
         seen: dict[str, Any] = {}
-        columns = self._options.columns
         for raw in self._records:
-            if columns and raw.error is None and isinstance(raw.value, dict):
+            if self._mapping is not None and raw.error is None and isinstance(raw.value, dict):
                 seen.update(dict.fromkeys(raw.value))
-                problems: list[str] = []
-                mapped = apply_columns(raw.value, columns, problems)
-                raw = RawRecord(raw.where, None, "; ".join(problems)) if problems else RawRecord(raw.where, mapped)
+            raw = self._map(raw)
             buffer.append(raw)
             if raw.error is None and isinstance(raw.value, dict):
                 good += 1
             if good >= DETECT_RECORDS or len(buffer) >= 100 * DETECT_RECORDS:
                 break
-        if columns:
-            missing = missing_columns(columns, seen, self.source)
-            if missing:
-                raise UserInputError(missing)
+        if self._mapping is not None:
+            problems = self._mapping.problems(self.source, seen)
+            if problems:
+                raise UserInputError(problems)
         return buffer
 
+    def _map(self, raw: RawRecord) -> RawRecord:
+        """The record with the column mapping applied (an invalid record when it cannot be)."""
+        if self._mapping is None or raw.error is not None or not isinstance(raw.value, dict):
+            return raw
+        problems: list[str] = []
+        mapped = self._mapping.apply(raw.value, problems)
+        return RawRecord(raw.where, None, "; ".join(problems)) if problems else RawRecord(raw.where, mapped)
+
     def _mapped(self) -> Iterator[RawRecord]:
-        columns = self._options.columns
         for raw in self._records:
-            if columns and raw.error is None and isinstance(raw.value, dict):
-                problems: list[str] = []
-                mapped = apply_columns(raw.value, columns, problems)
-                raw = RawRecord(raw.where, None, "; ".join(problems)) if problems else RawRecord(raw.where, mapped)
-            yield raw
+            yield self._map(raw)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self._started:

@@ -34,8 +34,9 @@ class ReadOptions:
     """How to read a source, beyond detecting it. Every field has a default that reads common files."""
 
     columns: dict[str, str] | None = None
-    """A column mapping, TRL name -> the file's field (``{"prompt": "instruction", "chosen": "good"}``),
-    applied to every record before detection (:mod:`alignlab.data.mapping`)."""
+    """A column mapping, TRL name -> where the file holds it (``{"prompt": "instruction", "chosen":
+    "summaries[choice].text", "winner": "w:index"}``), applied to every record before detection
+    (:mod:`alignlab.data.mapping`; the path language: :mod:`alignlab.data.paths`)."""
     split: str | None = None
     """The split of a Hugging Face dataset folder (a saved DatasetDict or a downloaded snapshot)."""
     ranking: RankingPolicy = DEFAULT_RANKING
