@@ -52,12 +52,14 @@ from alignlab.run.assets import SMOLLM2_CONVERTED, reference_problems
 from alignlab.run.config import (
     BUILTIN_MODELS,
     DataSettings,
+    JudgeSettings,
     RunConfig,
     apply_overrides,
     parse_run_config,
     read_yaml,
 )
 from alignlab.run.trl_fields import check_params
+from alignlab.sweep.objectives import fidelity_warnings
 from alignlab.sweep.spec import SweepSpec, parse_sweep
 
 Kind = Literal["sweep", "run config"]
@@ -83,6 +85,8 @@ class FileCheck:
     """What was checked, in words (for the ``ok`` line)."""
     problems: list[str] = field(default_factory=list)
     """One line per problem: ``file: key.path: what was wrong (what was expected)``."""
+    warnings: list[str] = field(default_factory=list)
+    """Advice that does not stop a run: an objective whose measured fidelity is poor (alignlab.sweep.objectives)."""
     config: RunConfig | SweepSpec | None = None
     """The parsed file, when its schema and TRL fields are right."""
 
@@ -113,6 +117,7 @@ def check_run_config(config: RunConfig, *, where: str, tracking_key: str | None 
         seed=config.seed,
         where=where,
         reward_function=config.reward_function,
+        judge=config.judge,
     )
     return problems + run_destination_problems(config, where=where, tracking_key=tracking_key)
 
@@ -137,6 +142,7 @@ def check_sweep(
         seed=spec.seed,
         where=where,
         reward_function=spec.reward_function,
+        judge=spec.judge,
     )
     return problems + sweep_destination_problems(
         spec, where=where, storage=storage, storage_key=storage_key, tracking_key=tracking_key
@@ -254,6 +260,7 @@ def validate_file(
             if tracking_uri:
                 spec = spec.model_copy(update={"tracking_uri": tracking_uri})
             check.config, check.algorithms = spec, spec.algorithms
+            check.warnings = fidelity_warnings(spec, where)
             problems = check_sweep(
                 spec, where=where, storage=storage, storage_key=storage_key, tracking_key=given_tracking
             )
@@ -320,6 +327,10 @@ def _section_problems(raw: dict[str, Any], kind: Kind, where: str) -> list[str]:
     except ValidationError:
         data = None
     seed = raw.get("seed", 0)
+    try:
+        judge: JudgeSettings | None = JudgeSettings.model_validate(raw["judge"]) if raw.get("judge") else None
+    except ValidationError:
+        judge = None
     problems = reference_problems(
         algorithms,
         model=_str_or_none(raw.get("model")),
@@ -328,6 +339,7 @@ def _section_problems(raw: dict[str, Any], kind: Kind, where: str) -> list[str]:
         data=data,
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else 0,
         where=where,
+        judge=judge,
     )
     params = raw.get("params")
     if kind == "run config" and isinstance(named, str) and named in ALGORITHMS and isinstance(params, dict):

@@ -479,10 +479,12 @@ def test_every_drafted_sweep_passes_parse_sweep_with_trl(tmp_path: Path) -> None
         builtin = spec.data.task == "builtin"
         metric = spec.objectives[0].metric
         if builtin:
-            assert metric == "win_rate"
-        else:
-            online = spec.algorithm in ("ppo", "rloo", "grpo")
-            assert metric == ("reward" if online else "preference_accuracy")
+            assert metric == "win_rate" and spec.judge is None
+        elif rec.situation.data_type == "prompt":  # no pairs to train a judge on
+            assert metric == "reward" and spec.judge is None
+        else:  # the objective with the best measured fidelity (docs/objectives.md)
+            assert metric == "judge_win_rate"
+            assert spec.judge is not None and (spec.judge.train_on, spec.judge.fraction) == ("heldout", 0.2)
     assert written > 500
     assert list((tmp_path / "sweeps").glob(".*")) == [], "no temporary files left behind"
 
@@ -497,7 +499,8 @@ def test_sweep_content_for_dpo_on_a_data_file(tmp_path: Path) -> None:
     assert spec["name"] == "hh-rlhf-harmless-test-dpo"
     assert spec["model"] == "builtin:tiny-sft"
     assert spec["data"] == {"path": "/data/hh-rlhf-harmless/test.jsonl.gz"}
-    assert spec["objectives"] == [{"metric": "preference_accuracy", "direction": "maximize"}]
+    assert spec["objectives"] == [{"metric": "judge_win_rate", "direction": "maximize"}]
+    assert spec["judge"] == {"train_on": "heldout", "fraction": 0.2}
     assert spec["enqueue"][0]["beta"] == 0.1
     assert spec["budget"]["n_trials"] == rec.top.estimate.trials_affordable
 
@@ -517,7 +520,10 @@ def test_sweep_for_ipo_and_for_the_online_top_candidate() -> None:
     online = recommend(situation(online=True, gpu_memory_gb=80, data_path="/data/prompts.jsonl"))
     draft = draft_sweep(online)  # RLOO first: the sweep is RLOO's
     assert online.top.algorithm == "rloo" and draft.spec["algorithm"] == "rloo"
-    assert draft.spec["objectives"] == [{"metric": "reward", "direction": "maximize"}]
+    if online.situation.data_type == "prompt":
+        assert draft.spec["objectives"] == [{"metric": "reward", "direction": "maximize"}]
+    else:  # feedback to train a judge on: the judged objective, not the reward model's own score
+        assert draft.spec["objectives"] == [{"metric": "judge_win_rate", "direction": "maximize"}]
     assert any("reward_function: module:function" in c for c in draft.comments)
 
 

@@ -127,6 +127,8 @@ def render_best(best: Any, name: str) -> None:
         )
     if best.noise:
         console.print(f"[yellow]{escape(best.noise)}[/]" if best.within_noise else escape(best.noise))
+    for line in best.trust:
+        console.print(f"  trust: {escape(line)}")
     if best.within_noise and not best.confirmed:
         k = min(len(best.within_noise) + 1, 5)
         console.print(f"  alignlab best {name} --confirm {k}   re-evaluates them on more prompts and seeds")

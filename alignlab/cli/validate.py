@@ -19,6 +19,8 @@ def validate(
     from alignlab.validate import validate_files
 
     checks = validate_files(files)
+    for warning in (w for c in checks for w in c.warnings):
+        typer.echo(f"warning: {warning}", err=True)
     for check in (c for c in checks if c.ok):
         typer.echo(
             f"ok: {check.path}: {check.kind} {check.name} ({', '.join(check.algorithms)}): {', '.join(check.checked)}"

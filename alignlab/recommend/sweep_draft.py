@@ -18,6 +18,7 @@ from alignlab.errors import UserInputError
 from alignlab.paths import write_atomic
 from alignlab.recommend.costs import DEFAULT_COMPUTE, PROFILES, RECOMMENDABLE
 from alignlab.recommend.ranking import Recommendation
+from alignlab.sweep.objectives import RECOMMENDED, RECOMMENDED_JUDGE
 
 MIN_SWEEP_TRIALS = 4
 """Fewest trials a drafted sweep asks for (the enqueued default plus a few samples)."""
@@ -113,12 +114,21 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
     if chosen.conversion:
         comments.append(f"data path: {chosen.conversion}.")
     builtin = s.data_path is None
+    # The objective with the best measured agreement with the truth (docs/objectives.md): the gold win
+    # rate where there is one, else the win rate under a judge trained on held-out pairs of the file;
+    # a file of prompts alone has no pairs to train a judge on, so it optimises the training reward.
+    judged = not builtin and s.data_type != "prompt"
     if builtin:
         objective = "win_rate"
-    elif online:
-        objective = "reward"
+    elif judged:
+        objective = RECOMMENDED
     else:
-        objective = "preference_accuracy"
+        objective = "reward"
+        comments.append(
+            "objectives: a file of prompts alone has no pairs to train a judge on, so the sweep optimises the "
+            "training reward, which online methods over-optimise (docs/objectives.md); give a judge "
+            "(judge: {reward_model: PATH} or {function: module:fn}) and optimise judge_win_rate where you can."
+        )
     spec: dict[str, Any] = {
         "name": sweep_name(s.data_path, chosen.algorithm),
         "description": f"{chosen.algorithm}: {next((r.reason for r in chosen.reasons if r.delta > 0), 'drafted by alignlab recommend')}",
@@ -131,6 +141,12 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
             "the policy's tokenizer) or `reward_function: module:function` (TRL's reward-function convention)."
         )
     spec["data"] = data
+    if judged:
+        spec["judge"] = dict(RECOMMENDED_JUDGE)
+        comments.append(
+            "judge: a reward model trained once on the pairs of 20% of the train prompts, which no trial trains "
+            "on; trials are scored by their win rate against the starting policy under it (docs/objectives.md)."
+        )
     spec["fixed"] = dict(space.fixed)
     spec["lora"] = None if s.method == "full" else {"r": 8, "lora_alpha": 16}
     if s.method == "qlora":

@@ -146,6 +146,7 @@ def versus_card(record: StudyRecord, trials: Sequence[TrialRecord]) -> dict[str,
         "best_interval": _interval_text((chosen.intervals or [None])[0]),
         "rule": chosen.rule,
         "noise": chosen.noise,
+        "trust": list(chosen.trust),
         "default": None,
         "confirmed": "",
     }

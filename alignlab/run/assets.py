@@ -9,6 +9,13 @@ studies/cache/, so a second run builds nothing.
 Data becomes the shape an algorithm trains on (its module's TRAIN_KIND: pairwise for DPO and the
 reward model, binary for KTO, prompt/completion for SFT, prompts for PPO), converted by the data layer where needed, and is
 split into train and held-out rows by a hash of the prompt, so no prompt is in both.
+
+The split, in one rule: a prompt's hash puts it in the evaluation share (``data.eval_fraction`` of the
+prompts; on the built-in task its fixed held-out prompts), and, where a run has a judge trained on
+held-out data (``judge: {train_on: heldout, fraction: F}``), a second hash with another salt puts a share
+F of the remaining prompts in the judge's share. Trials train on the rest; the judge trains on the pairs
+of its share only; held-out metrics (and the judge's accuracy) use the evaluation share only. So no
+prompt's pairs are seen by more than one of them.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +32,12 @@ from alignlab.paths import cache_dir
 
 if TYPE_CHECKING:
     from alignlab.data import FeedbackData
-    from alignlab.run.config import DataSettings
+    from alignlab.run.config import DataSettings, JudgeSettings
     from alignlab.task import TaskAssets
+
+#: The fewest pairs a held-out judge trains on, and the fewest rows left for the trials beside it.
+MIN_JUDGE_PAIRS = 32
+MIN_TRAIN_ROWS = 32
 
 #: Steps and learning rate of the cached built-in reward model (builtin:tiny-rm).
 BUILTIN_RM_STEPS = 300
@@ -135,13 +146,19 @@ class RunData:
     """True on the built-in task: the gold reward scores samples."""
     fingerprint: str
     """A content hash of the training rows (an MLflow tag: which data a run saw)."""
+    judge_pairs: list[dict[str, Any]] = field(default_factory=list)
+    """The held-out judge's pairs (the judge's share of the prompts); empty without one."""
 
 
-def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
+def load_run_data(
+    kind: str, settings: DataSettings, *, seed: int, judge_fraction: float | None = None
+) -> RunData:
     """Train and held-out rows from a file or the built-in task, training rows as ``kind``.
 
     ``kind`` is an algorithm's TRAIN_KIND: ``pairwise``, ``binary``, ``prompt``, or ``sft``
     (prompt/completion rows: the built-in task's SFT corpus, or a file's chosen / desirable completions).
+    ``judge_fraction``: the share of the train prompts set aside for a held-out judge (the module
+    docstring's rule); their pairs are :attr:`RunData.judge_pairs` and no training row has their prompts.
     """
     if settings.task == "builtin":
         from alignlab import task
@@ -162,6 +179,13 @@ def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
             source = assets.feedback["pairwise" if kind == "prompt" else kind]
             train = apply_label_noise(load_feedback_rows(source, kind=kind), kind, settings.label_noise, seed=seed)
         eval_pairs = _builtin_eval_pairs(assets)
+        judge_pairs: list[dict[str, Any]] = []
+        if judge_fraction is not None:
+            pairs = load_feedback_rows(assets.feedback["pairwise"], kind="pairwise")
+            noisy = apply_label_noise(pairs, "pairwise", settings.label_noise, seed=seed)
+            judge_pairs = [p for p in noisy if _in_judge_share(p["prompt"], judge_fraction, seed=seed)]
+            train = [r for r in train if not _in_judge_share(r["prompt"], judge_fraction, seed=seed)]
+            _check_judge_split(judge_pairs, train, judge_fraction, where="data (task: builtin)")
         train = _cap(train, settings.max_examples)
         return RunData(
             train=train,
@@ -169,6 +193,7 @@ def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
             eval_prompts=list(task.prompts("eval")),
             gold=True,
             fingerprint=_fingerprint(train),
+            judge_pairs=judge_pairs,
         )
     assert settings.path is not None
     from alignlab.data import load_feedback
@@ -187,6 +212,12 @@ def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
 
     from alignlab.data import convert_feedback
 
+    judge_pairs = []
+    if judge_fraction is not None:
+        judge_share = [r for r in kept if _in_judge_share(r["prompt"], judge_fraction, seed=seed)]
+        kept = [r for r in kept if not _in_judge_share(r["prompt"], judge_fraction, seed=seed)]
+        judge_pairs = _judge_pairs(replace(data, records=judge_share), settings.path)
+        _check_judge_split(judge_pairs, kept, judge_fraction, where=f"{settings.path}")
     train_data = replace(data, records=kept)
     if kind == "sft":
         train = [row for row in (_sft_row(r, data.kind) for r in kept) if row is not None]
@@ -204,7 +235,46 @@ def load_run_data(kind: str, settings: DataSettings, *, seed: int) -> RunData:
         eval_prompts=prompts,
         gold=False,
         fingerprint=_fingerprint(train),
+        judge_pairs=judge_pairs,
     )
+
+
+def _in_judge_share(prompt: Any, fraction: float, *, seed: int) -> bool:
+    """Whether a prompt is in the held-out judge's share (a salted hash, independent of the eval split)."""
+    digest = hashlib.sha256(f"judge:{seed}:{json.dumps(prompt, sort_keys=True)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
+def _judge_pairs(data: FeedbackData, path: str) -> list[dict[str, Any]]:
+    """The judge's share as preference pairs (binary and scalar feedback converted as the data layer does)."""
+    if data.kind == "pairwise":
+        return [dict(r) for r in data.records]
+    if data.kind not in ("binary", "scalar"):
+        raise UserInputError(
+            f"{path}: judge: train_on: heldout needs preference data (pairwise, binary or scalar feedback), "
+            f"but the file holds {data.kind} records; give judge: {{reward_model: PATH}} or {{function: module:fn}}"
+        )
+    from alignlab.data import convert_feedback
+
+    return [dict(r) for r in convert_feedback(data, "pairwise").records] if data.records else []
+
+
+def _check_judge_split(
+    judge_pairs: list[dict[str, Any]], train: list[dict[str, Any]], fraction: float, *, where: str
+) -> None:
+    problems = []
+    if len(judge_pairs) < MIN_JUDGE_PAIRS:
+        problems.append(
+            f"{where}: judge.fraction: {fraction:g} of the train prompts gives the judge {len(judge_pairs)} "
+            f"pairs; it needs at least {MIN_JUDGE_PAIRS} (raise the fraction, up to 0.5, or give a reward_model judge)"
+        )
+    if len(train) < MIN_TRAIN_ROWS:
+        problems.append(
+            f"{where}: judge.fraction: after the judge's share {len(train)} rows are left to train on; "
+            f"trials need at least {MIN_TRAIN_ROWS} (lower the fraction)"
+        )
+    if problems:
+        raise UserInputError(problems)
 
 
 def apply_label_noise(
@@ -292,8 +362,9 @@ def reference_problems(
     seed: int,
     where: str,
     reward_function: str | None = None,
+    judge: JudgeSettings | None = None,
 ) -> list[str]:
-    """Problems with the model, reward model and data of a run (or a sweep over ``algorithms``), found
+    """Problems with the model, reward model, judge and data of a run (or a sweep over ``algorithms``), found
     without building, training or writing anything; one line each, ``where: key: what``.
 
     Built-in models are known names, built on first use and not here; a ``reward_function`` is imported
@@ -314,8 +385,13 @@ def reference_problems(
             problems += model_problems(reward_model, key="reward_model", tokenizer=False)
         elif data is not None and data.task is None:
             problems.append(f"reward_model: {name} needs a reward model (a local folder) when data is a file")
+    if judge is not None:
+        from alignlab.run.judges import judge_problems
+
+        problems += judge_problems(judge, builtin_data=data is None or data.task is not None)
     if data is not None:
-        problems += data_problems(data, algorithms, seed=seed)
+        fraction = judge.fraction if judge is not None and judge.train_on is not None else None
+        problems += data_problems(data, algorithms, seed=seed, judge_fraction=fraction)
     return [f"{where}: {p}" for p in dict.fromkeys(problems)]
 
 
@@ -376,7 +452,9 @@ def _smollm2_problems(key: str) -> list[str]:
     return []
 
 
-def data_problems(settings: DataSettings, algorithms: list[str], *, seed: int) -> list[str]:
+def data_problems(
+    settings: DataSettings, algorithms: list[str], *, seed: int, judge_fraction: float | None = None
+) -> list[str]:
     """Whether a data file reads, splits and converts to what each algorithm trains on (the steps of
     :func:`load_run_data`). The built-in task has every kind and is built on first use, not here."""
     if settings.path is None:
@@ -396,7 +474,7 @@ def data_problems(settings: DataSettings, algorithms: list[str], *, seed: int) -
     for name in algorithms:
         kind = algorithm_of(name).TRAIN_KIND
         try:
-            load_run_data(kind, settings, seed=seed)
+            load_run_data(kind, settings, seed=seed, judge_fraction=judge_fraction)
         except UserInputError as exc:
             for p in exc.problems:
                 found.setdefault(p, []).append(name)

@@ -61,7 +61,13 @@ METRICS: dict[str, str] = {
     "kl": "KL(policy || reference) per response, estimated from samples on held-out prompts",
     "malformed_rate": "fraction of sampled responses the gold reward marks malformed (built-in task only)",
     "response_length": "mean length of sampled responses, in tokens",
+    "judge_win_rate": "win rate of the policy against the reference policy under the run's judge (ties half)",
+    "judge_reward": "mean judge score of sampled responses on held-out prompts",
+    "judge_accuracy": "fraction of held-out pairs (never trained on) the judge ranks right: how far to trust it",
 }
+
+#: Metrics that only a run with a ``judge`` reports.
+JUDGE_METRICS: tuple[str, ...] = ("judge_win_rate", "judge_reward", "judge_accuracy")
 
 #: LoRA fields a sweep may search, by their PEFT names.
 LORA_FIELDS: tuple[str, ...] = ("r", "lora_alpha", "lora_dropout")
@@ -132,6 +138,45 @@ class LoraSettings(StrictModel):
         return self
 
 
+class JudgeSettings(StrictModel):
+    """Where a run's judge comes from (alignlab.run.judges): it scores sampled responses on data without a
+    gold reward, so a sweep can optimise ``judge_win_rate``. Give exactly one source."""
+
+    train_on: Literal["heldout"] | None = None
+    """``heldout``: a reward model trained once (cached by content hash) on a share of the data's own pairs
+    that no trial trains or selects on: ``fraction`` of the train prompts, after the evaluation split."""
+    fraction: float = Field(0.2, gt=0, le=0.5)
+    """With ``train_on: heldout``: the share of the train prompts whose pairs go to the judge, in (0, 0.5]."""
+    reward_model: str | None = None
+    """A local sequence-classification folder with its own tokenizer: your reward model, or the output
+    folder of an ``alignlab train`` reward run (a LoRA adapter over its base model)."""
+    function: str | None = None
+    """A reward function, ``module:function`` or ``path/to/file.py:function``, with the reward-function
+    convention of GRPO/RLOO (alignlab.run.rewards); ``builtin:gold`` on the built-in task."""
+    max_steps: int | None = Field(None, gt=0)
+    """``train_on: heldout``: the judge's optimizer steps (batch 32); default two epochs of its pairs."""
+    learning_rate: float | None = Field(None, gt=0)
+    """``train_on: heldout``: default 1e-3 for the built-in tiny models, else 1e-5 (full fine-tuning)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JudgeSettings:
+        given = [k for k in ("train_on", "reward_model", "function") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of train_on: heldout, reward_model: PATH or function: module:fn"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.train_on is None and (self.max_steps is not None or self.learning_rate is not None):
+            raise ValueError("max_steps and learning_rate train a judge: they go with train_on: heldout")
+        return self
+
+    def describe(self) -> str:
+        """The judge in words, as tags and tables show it."""
+        if self.train_on is not None:
+            return f"heldout:{self.fraction:g}"
+        return str(self.reward_model or self.function)
+
+
 class EvalSettings(StrictModel):
     """Held-out evaluation. Objectives must not depend on beta, so eval loss is never the objective."""
 
@@ -164,6 +209,9 @@ class RunConfig(StrictModel):
     """Online algorithms: a reward function instead of a reward model, ``builtin:gold`` (the built-in
     task's gold reward) or a TRL-style ``module:function`` / ``file.py:function`` (alignlab.run.rewards)."""
     data: DataSettings
+    judge: JudgeSettings | None = None
+    """A judge for data without a gold reward: every evaluation then reports ``judge_win_rate``,
+    ``judge_reward`` and ``judge_accuracy`` (alignlab.run.judges)."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Hyperparameters by their TRL config field names (DPOConfig, KTOConfig, PPOConfig, ...), plus alignlab.run.algorithms' PARAMS."""
     lora: LoraSettings | None = Field(default_factory=LoraSettings)

@@ -12,7 +12,10 @@ so eval loss is never an objective):
   responses and the win rate against the reference policy sampled with the same seed (ties half);
 - ``reward``: the mean score of the samples under the run's training reward (its reward model or
   reward function), where it has one;
-- ``response_length``: mean sampled response length in tokens.
+- ``response_length``: mean sampled response length in tokens;
+- ``judge_win_rate`` / ``judge_reward`` / ``judge_accuracy``: with a judge (alignlab.run.judges), the
+  win rate against the reference policy's samples under the judge's scores (as ``win_rate`` under the
+  gold reward), the mean judge score, and the judge's accuracy on the held-out pairs.
 
 Each metric is the mean of per-unit values, kept in :attr:`EvalReport.units`: one value per held-out
 prompt (the mean over its samples) for the sampled metrics, one per held-out pair for
@@ -30,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
     from alignlab.run.algorithms import Models, Setup
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings
+    from alignlab.run.judges import Judge
 
 Prompt = str | list[dict[str, Any]]
 
@@ -58,6 +63,8 @@ class EvalReport:
     """A few sampled responses with their rewards, for the MLflow artifact table."""
     units: Units = field(default_factory=dict)
     """The per-prompt (per-pair) values each metric is the mean of (see the module docstring)."""
+    judge_seconds: float = 0.0
+    """Wall time spent scoring with the judge (its accuracy included), for what judging costs."""
 
 
 def unit_values(key: str, values: Sequence[float]) -> dict[str, Any]:
@@ -269,13 +276,16 @@ def evaluate_policy(
     reference_memo: dict[str, Any] | None = None,
     has_reference: bool = True,
     reward_function: Any | None = None,
+    judge: Judge | None = None,
 ) -> EvalReport:
     """All the metrics a policy gets: sampled on held-out prompts, scored on held-out pairs.
 
     ``reference_memo`` (a dict kept across the trials of a study, in one process) holds what depends
-    only on the reference policy: its gold rewards on the eval prompts and its pair log-probs.
+    only on the reference policy: its samples on the eval prompts, their gold rewards and judge scores,
+    and its pair log-probs.
     """
-    texts = [prompt_text(p, tokenizer) for p in prompts[: settings.n_prompts]]
+    raw_prompts = list(prompts[: settings.n_prompts])
+    texts = [prompt_text(p, tokenizer) for p in raw_prompts]
     metrics: dict[str, float] = {}
     samples = sample(
         model,
@@ -319,9 +329,7 @@ def evaluate_policy(
         per_prompt("gold_reward", rewards)
         per_prompt("malformed_rate", [float(j.malformed) for j in judged])
         if has_reference:
-            ref_rewards = _reference_gold_rewards(
-                model, tokenizer, texts, settings, ref_model, reference_memo
-            )
+            ref_rewards = reference_gold_rewards(model, tokenizer, texts, settings, ref_model, reference_memo)
             policy_rewards = _per_prompt(rewards, samples.prompt_index, len(texts))
             metrics["win_rate"] = task.win_rate(policy_rewards, ref_rewards)
             units["win_rate"] = unit_values(
@@ -337,12 +345,40 @@ def evaluate_policy(
             ended = [tokenizer.eos_token_id in ids for ids in samples.response_ids]
             scores = reward_model_scores(reward_model, tokenizer, sampled_prompts, samples.texts, ended=ended)
         per_prompt("reward", [float(x) for x in scores])
+    judge_seconds = 0.0
+    if judge is not None:
+        started = time.perf_counter()
+
+        def scored(drawn: Any) -> list[float]:  # the judge's score of each sample
+            eos = tokenizer.eos_token_id
+            ended = [eos in ids for ids in drawn.response_ids]
+            return judge.score([raw_prompts[i] for i in drawn.prompt_index], drawn.texts, ended)
+
+        judge_scores = scored(samples)
+        per_prompt("judge_reward", judge_scores)
+        if has_reference:
+            ref = _reference_samples(model, tokenizer, texts, settings, ref_model, reference_memo)
+            ref_scores = _cached(
+                reference_memo,
+                f"judge:{judge.key}:{ref.key}",
+                lambda: _per_prompt(scored(ref), ref.prompt_index, len(texts)),
+            )
+            from alignlab.task import win_rate
+
+            grouped = _per_prompt(judge_scores, samples.prompt_index, len(texts))
+            wins = [win_rate([p], [r]) for p, r in zip(grouped, ref_scores, strict=True)]
+            metrics["judge_win_rate"] = sum(wins) / len(wins)
+            units["judge_win_rate"] = unit_values(key, wins)
+        if judge.accuracy is not None:
+            metrics["judge_accuracy"] = judge.accuracy
+            units["judge_accuracy"] = unit_values(pairs_key(pairs), judge.accuracy_units)
+        judge_seconds = time.perf_counter() - started
     for k in range(min(32, len(samples.texts))):
         row: dict[str, Any] = {"prompt": texts[samples.prompt_index[k]], "response": samples.texts[k]}
         if rewards is not None:
             row["gold_reward"] = rewards[k]
         table.append(row)
-    return EvalReport(metrics=metrics, samples=table, units=units)
+    return EvalReport(metrics=metrics, samples=table, units=units, judge_seconds=judge_seconds)
 
 
 def _per_prompt(values: Sequence[float], index: Sequence[int], n_prompts: int) -> list[list[float]]:
@@ -352,7 +388,48 @@ def _per_prompt(values: Sequence[float], index: Sequence[int], n_prompts: int) -
     return grouped
 
 
-def _reference_gold_rewards(
+@dataclass
+class _ReferenceSamples:
+    """The reference policy's samples on the eval prompts (same prompts, same seed as the policy's)."""
+
+    key: str
+    texts: list[str]
+    response_ids: list[list[int]]
+    prompt_index: list[int]
+
+
+def _reference_samples(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    settings: EvalSettings,
+    ref_model: Any | None,
+    cache: dict[str, Any] | None,
+) -> _ReferenceSamples:
+    """The reference policy's samples, drawn once and cached across trials (what its gold rewards and
+    judge scores are computed from)."""
+    key = _fingerprint(texts, settings.model_dump(mode="json", exclude={"every_n_steps", "n_pairs"}))
+
+    def draw() -> _ReferenceSamples:
+        with reference_of(model, ref_model) as ref:
+            drawn = sample(
+                ref,
+                tokenizer,
+                texts,
+                n=settings.samples_per_prompt,
+                max_new_tokens=settings.max_new_tokens,
+                temperature=settings.temperature,
+                seed=settings.seed,
+            )
+        return _ReferenceSamples(
+            key, list(drawn.texts), [list(ids) for ids in drawn.response_ids], list(drawn.prompt_index)
+        )
+
+    result: _ReferenceSamples = _cached(cache, f"samples:{key}", draw)
+    return result
+
+
+def reference_gold_rewards(
     model: Any,
     tokenizer: Any,
     texts: list[str],
@@ -360,27 +437,29 @@ def _reference_gold_rewards(
     ref_model: Any | None,
     cache: dict[str, Any] | None,
 ) -> list[list[float]]:
-    """Gold rewards of the reference policy's samples (same prompts, same seed), cached across trials."""
+    """Gold rewards of the reference policy's samples (same prompts, same seed), per prompt, cached across trials."""
     from alignlab import task
 
-    key = "gold:" + _fingerprint(texts, settings.model_dump(mode="json"))
-    if cache is not None and key in cache:
-        return list(cache[key])
-    with reference_of(model, ref_model) as ref:
-        samples = sample(
-            ref,
-            tokenizer,
-            texts,
-            n=settings.samples_per_prompt,
-            max_new_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-            seed=settings.seed,
-        )
-    rewards = [task.gold_reward(texts[i], samples.texts[k]) for k, i in enumerate(samples.prompt_index)]
-    grouped = _per_prompt(rewards, samples.prompt_index, len(texts))
-    if cache is not None:
-        cache[key] = grouped
-    return grouped
+    ref = _reference_samples(model, tokenizer, texts, settings, ref_model, cache)
+    rewards: list[list[float]] = _cached(
+        cache,
+        f"gold:{ref.key}",
+        lambda: _per_prompt(
+            [task.gold_reward(texts[i], ref.texts[k]) for k, i in enumerate(ref.prompt_index)],
+            ref.prompt_index,
+            len(texts),
+        ),
+    )
+    return rewards
+
+
+def _cached(cache: dict[str, Any] | None, key: str, compute: Any) -> Any:
+    """``cache[key]``, computed by ``compute()`` the first time (always computed without a cache)."""
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -414,4 +493,5 @@ def evaluate_trained_policy(
         reward_function=models.reward.function if models.reward is not None else None,
         reference_memo=memo,
         has_reference=ref_model is not None or hasattr(policy, "disable_adapter"),
+        judge=setup.judge,
     )

@@ -38,6 +38,7 @@ from alignlab.run.callbacks import (
     watchdog,
 )
 from alignlab.run.config import EvalSettings, RunConfig
+from alignlab.run.judges import Judge
 from alignlab.run.mlflow_view import mlflow_param_name
 from alignlab.run.rewards import Reward, resolve_reward
 
@@ -70,6 +71,10 @@ class RunResult:
     """The last training logs (loss, rewards/accuracies, objective/kl, ...)."""
     units: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The final evaluation's per-prompt (per-pair) values behind each metric (alignlab.run.evaluation.Units)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Where the run's wall time went, in seconds: ``train_s`` (trainer.train(), intermediate evaluations
+    included), ``eval_s`` (the final evaluation), ``judge_s`` (scoring with the judge, in every
+    evaluation), ``judge_train_s`` (training a held-out judge; 0 when it came from the cache)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,7 +99,8 @@ def run_training(
     algorithm = algorithm_of(config.algorithm)
     model_dir = resolve_model(config.model)
     tok_dir = tokenizer_folder(model_dir)
-    data = load_run_data(algorithm.TRAIN_KIND, config.data, seed=config.seed)
+    judge_fraction = config.judge.fraction if config.judge is not None and config.judge.train_on else None
+    data = load_run_data(algorithm.TRAIN_KIND, config.data, seed=config.seed, judge_fraction=judge_fraction)
     reward = resolve_reward(config, gold=data.gold) if algorithm.NEEDS_REWARD_MODEL else None
     output_dir = Path(config.output_dir) if config.output_dir else studies_root() / "runs" / config.name
 
@@ -104,6 +110,7 @@ def run_training(
         f"{tracking.TAG_PREFIX}data": config.data.path or f"task:{config.data.task}",
         f"{tracking.TAG_PREFIX}data_fingerprint": data.fingerprint,
         **({f"{tracking.TAG_PREFIX}reward": reward.source} if reward is not None else {}),
+        **({f"{tracking.TAG_PREFIX}judge": config.judge.describe()} if config.judge is not None else {}),
         **(tags or {}),
     }
     state = RunState()
@@ -173,6 +180,8 @@ def _train_and_evaluate(
     device = resolve_device()
     tokenizer = load_tokenizer(tok_dir)
     memo = _REFERENCE_MEMO.setdefault(str(model_dir), {})
+    judge = _judge(config, data, model_dir, tok_dir)
+    timings = {"judge_s": 0.0, "judge_train_s": judge.train_seconds if judge is not None else 0.0}
     scratch = Path(tempfile.mkdtemp(prefix="alignlab-run-"))
     try:
         args = trl_args(config, output_dir=scratch / "trainer", device=device)
@@ -187,6 +196,7 @@ def _train_and_evaluate(
             args=args,
             peft_config=_lora_config(config, algorithm),
             callbacks=[],
+            judge=judge,
         )
         trainer: Any = None
         samples: list[dict[str, Any]] = []
@@ -194,6 +204,7 @@ def _train_and_evaluate(
 
         def evaluate(settings: EvalSettings) -> dict[str, float]:
             report = algorithm.evaluate(trainer, models, setup, data, settings, memo)
+            timings["judge_s"] += report.judge_seconds
             samples[:] = report.samples
             units.clear()
             units.update(report.units)
@@ -216,6 +227,7 @@ def _train_and_evaluate(
             trainer.remove_callback(noisy)
 
         # ---- train ----
+        started = time.monotonic()
         try:
             trainer.train()
         except torch.OutOfMemoryError as exc:
@@ -224,12 +236,16 @@ def _train_and_evaluate(
             if "out of memory" in str(exc).lower():
                 raise _OutOfMemory(str(exc).splitlines()[0]) from None
             raise
+        timings["train_s"] = time.monotonic() - started
         if state.pruned:
             raise RunPruned()
 
         # ---- evaluate on held-out data ----
+        started = time.monotonic()
         metrics = evaluate(config.eval)
+        timings["eval_s"] = time.monotonic() - started
         tracking.log_metrics(metrics, step=state.step, prefix="eval/")
+        tracking.log_metrics(timings, prefix="time/")
         check_kl(metrics.get("kl"), config.max_kl, when="after training", metrics=metrics)
         if samples:
             tracking.log_table(samples, "eval_samples.json")
@@ -250,9 +266,27 @@ def _train_and_evaluate(
             history=state.history,
             train_metrics=state.train_metrics,
             units=dict(units),
+            timings={k: round(v, 3) for k, v in timings.items()},
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _judge(config: RunConfig, data: Any, model_dir: Path, tok_dir: Path) -> Judge | None:
+    """The run's judge (alignlab.run.judges), trained once per content hash where it is a held-out one."""
+    if config.judge is None:
+        return None
+    from alignlab.run.judges import resolve_judge
+
+    return resolve_judge(
+        config.judge,
+        data,
+        model_dir=model_dir,
+        tokenizer_dir=tok_dir,
+        builtin_model=config.model.startswith("builtin:"),
+        max_length=int(config.params.get("max_length", 512)),
+        seed=config.seed,
+    )
 
 
 def trl_args(config: RunConfig, *, output_dir: Path, device: str) -> Any:

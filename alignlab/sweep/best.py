@@ -57,6 +57,9 @@ class BestTrial:
     constraint metrics such as kl)."""
     confirmed: dict[str, Any] | None = None
     """Its ``best --confirm`` re-evaluation (metric, value, se, interval, prompts, seeds), when current."""
+    trust: list[str] = field(default_factory=list)
+    """How far to trust the winner, in words: the judge's accuracy on pairs it never trained on, and on the
+    built-in task how well this study's objective ranked its trials against the gold win rate."""
 
 
 def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[Objective]) -> list[TrialRecord]:
@@ -104,7 +107,28 @@ def select_best(record: StudyRecord, trials: Sequence[TrialRecord] | None = None
         found.confirmed = (confirmation.get("results") or {}).get(str(chosen.number))
         found.within_noise = [int(n) for n in confirmation.get("within_noise") or []]
         found.noise = f"confirmed: {confirmation['noise']}" if confirmation.get("noise") else found.noise
+    found.trust = trust_lines(record, complete)
     return found
+
+
+def trust_lines(record: StudyRecord, complete: Sequence[TrialRecord]) -> list[str]:
+    """How far to trust a study's winner (:attr:`BestTrial.trust`)."""
+    from alignlab.sweep.fidelity import GOLD_METRIC, objective_agreement
+
+    lines = []
+    if record.judge is not None and record.judge.get("accuracy") is not None:
+        lines.append(
+            f"judge {record.judge.get('source')}: ranks {float(record.judge['accuracy']):.1%} of the held-out "
+            "pairs right (pairs it never trained on)"
+        )
+    agreement = objective_agreement(record, complete)
+    if agreement is not None:
+        lines.append(
+            f"{agreement.metric} ranked this study's {agreement.n_trials} completed trials with Kendall tau "
+            f"{agreement.tau:.2f} against the gold {GOLD_METRIC}; its top trial is {agreement.regret:.3f} below "
+            "the gold-best"
+        )
+    return lines
 
 
 def ranked_pool(

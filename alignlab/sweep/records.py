@@ -67,6 +67,9 @@ class StudyAttr:
     CONFIRMATION: Final = "confirmation"
     """The last ``best NAME --confirm K`` (alignlab.sweep.confirm): its metric, choice, settings and per-trial
     confirmed estimates. On the study, as Optuna refuses user attrs on a finished trial."""
+    JUDGE: Final = "judge"
+    """The study's judge (alignlab.run.judges), written by its first completed trial: ``{"source": ...,
+    "accuracy": ...}``, its accuracy on the held-out pairs it never trained on; absent without a judge."""
 
 
 class TrialAttr:
@@ -93,6 +96,8 @@ class TrialAttr:
     EVAL_UNITS: Final = "eval_units"
     """Per-prompt (per-pair) values behind the final objective and constraint metrics (run.evaluation.Units,
     6 significant digits), to bootstrap their standard errors from; absent in studies made before."""
+    TIMINGS: Final = "timings"
+    """Where the run's wall time went (RunResult.timings: train_s, eval_s, judge_s, judge_train_s)."""
     DUPLICATE_OF: Final = "duplicate_of"
     """A discarded draw: the sampler proposed the params of this earlier trial. Such a trial is FAIL,
     never run, never counted, and left out of every reading (:func:`trial_records`)."""
@@ -182,6 +187,8 @@ def write_trial_result(
         trial.set_user_attr(TrialAttr.EVAL_UNITS, units)
     trial.set_user_attr(TrialAttr.STEPS, result.steps)
     trial.set_user_attr(TrialAttr.RUNTIME_S, round(result.runtime_s, 2))
+    if result.timings:
+        trial.set_user_attr(TrialAttr.TIMINGS, result.timings)
     if result.output_dir:
         trial.set_user_attr(TrialAttr.ADAPTER_PATH, paths.portable(result.output_dir))
     if constraints and (result.status != "pruned" or result.history):
@@ -191,6 +198,14 @@ def write_trial_result(
         trial.set_user_attr(TrialAttr.CONSTRAINT_VALUES, constraint_values(constraints, measured, missing=missing))
     if result.status == "failed":
         write_fail_reason(trial, result.reason or "failed")
+
+
+def write_judge(study: optuna.Study, source: str, accuracy: float) -> bool:
+    """Record the study's judge once (the first completed trial's); True when this call wrote it."""
+    if StudyAttr.JUDGE in study.user_attrs:
+        return False
+    study.set_user_attr(StudyAttr.JUDGE, {"source": source, "accuracy": round(float(accuracy), 4)})
+    return True
 
 
 def _compact_units(units: dict[str, Any]) -> dict[str, Any]:
@@ -278,6 +293,8 @@ class StudyRecord:
     algorithms: list[str] = field(default_factory=list)
     n_trials: int = Budget().n_trials
     """The budget of finished trials (sweep.yaml's ``budget.n_trials``)."""
+    judge: dict[str, Any] | None = None
+    """:attr:`StudyAttr.JUDGE`: the study's judge and its held-out accuracy; None without one."""
 
     @property
     def multi_objective(self) -> bool:
@@ -369,6 +386,7 @@ def read_study(
         parent_run_id=str(parent) if parent is not None else None,
         algorithms=list(attrs.get(StudyAttr.ALGORITHMS) or []),
         n_trials=int(n_trials) if isinstance(n_trials, int) else Budget().n_trials,
+        judge=attrs.get(StudyAttr.JUDGE) if isinstance(attrs.get(StudyAttr.JUDGE), dict) else None,
     )
 
 

@@ -34,16 +34,17 @@ from alignlab.errors import UserInputError
 from alignlab.run.config import (
     ALGORITHM_NAMES,
     LORA_FIELDS,
-    METRICS,
     AlgorithmNames,
     DataSettings,
     EvalSettings,
+    JudgeSettings,
     LoraSettings,
     StrictModel,
     format_validation_error,
     read_yaml,
 )
 from alignlab.run.trl_fields import check_params, check_value, known_param_names, search_range_problems
+from alignlab.sweep.objectives import metric_problems
 
 Scalar = str | int | float | bool
 
@@ -222,6 +223,12 @@ class SweepSpec(StrictModel):
     """The online algorithms' reward function instead (``builtin:gold`` or ``module:function``, see
     alignlab.run.rewards); the offline algorithms of a mixed sweep ignore it."""
     data: DataSettings
+    judge: JudgeSettings | None = None
+    """What scores the trials' samples on data without a gold reward, so the sweep can optimise
+    ``judge_win_rate``: ``{train_on: heldout, fraction: 0.2}`` (a reward model trained once on pairs no
+    trial sees), ``{reward_model: PATH}`` or ``{function: module:fn}`` (alignlab.run.judges). On your own
+    data, judge_win_rate with a held-out judge is the objective whose ranking of trials agrees with the
+    truth where it was measured (docs/objectives.md); preference_accuracy and a training reward do not."""
     fixed: dict[str, Any] = Field(default_factory=dict)
     """TRL fields set in every trial (max_steps, per_device_train_batch_size, ...). Per algorithm via
     a nested mapping: ``fixed: {dpo: {...}, kto: {...}}`` sets those only for that algorithm."""
@@ -281,23 +288,7 @@ def parse_sweep(raw: dict[str, Any], *, where: str = "<sweep>", check_trl: bool 
 
 def _semantic_problems(spec: SweepSpec, where: str) -> list[str]:
     problems: list[str] = []
-    for i, obj in enumerate(spec.objectives):
-        if obj.metric not in METRICS:
-            problems.append(
-                f"{where}: objectives.{i}.metric: unknown metric {obj.metric!r} (expected one of {', '.join(METRICS)})"
-            )
-    for i, con in enumerate(spec.constraints):
-        if con.metric not in METRICS:
-            problems.append(
-                f"{where}: constraints.{i}.metric: unknown metric {con.metric!r} (expected one of {', '.join(METRICS)})"
-            )
-    gold_only = ("win_rate", "gold_reward", "malformed_rate")
-    if spec.data.task is None:
-        for i, obj in enumerate(spec.objectives):
-            if obj.metric in gold_only:
-                problems.append(
-                    f"{where}: objectives.{i}.metric: {obj.metric} needs the built-in task's gold reward (data: {{task: builtin}}); on your data use preference_accuracy or reward"
-                )
+    problems += metric_problems(spec, where)
     if len(spec.objectives) > 1 and spec.pruner.type != "none":
         problems.append(
             f"{where}: pruner.type: Optuna cannot prune multi-objective studies; set pruner: {{type: none}}"

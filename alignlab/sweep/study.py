@@ -17,8 +17,7 @@
   (alignlab.sweep.storage), so workers started at one instant do not race.
 - Secrets: the storage and tracking URLs are used as given but stored and shown without their
   password (alignlab.sweep.secrets).
-- What is stored, and under which keys, is alignlab.sweep.records; the best trial is chosen by
-  alignlab.sweep.best.
+- What is stored is alignlab.sweep.records; the best trial is chosen by alignlab.sweep.best.
 - MLflow: one experiment per study (artifacts under studies/NAME/mlartifacts, or the server's) with
   one parent run; each trial is a nested child run tagged with its number and state, ending FINISHED,
   FAILED, or KILLED (pruned, or its worker died or was stopped). The parent carries the study settings, and the best trial's params (as tags
@@ -174,6 +173,7 @@ def trial_config(
         reward_model=spec.reward_model,
         reward_function=spec.reward_function,
         data=spec.data,
+        judge=spec.judge,
         params=params,
         lora=lora,
         eval=evaluation,
@@ -371,6 +371,9 @@ class _Objective:
             },
         )
         records.write_trial_result(trial, result, constraints=spec.constraints, objectives=spec.objectives)
+        accuracy = result.metrics.get("judge_accuracy")  # the study's judge, recorded once
+        if spec.judge and accuracy is not None and records.write_judge(self.study, spec.judge.describe(), accuracy):
+            tracking.log_metrics({"judge_accuracy": accuracy})  # on the parent run
         _set_state_tag(result, {"completed": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}[result.status])
         self.emit(
             SweepEvent(
@@ -440,7 +443,7 @@ def _check_same_sweep(study: optuna.Study, spec: SweepSpec) -> None:
     if stored is None:
         return
     current = spec.model_dump(mode="json")
-    for key in ("algorithm", "search", "objectives", "model", "data"):
+    for key in ("algorithm", "search", "objectives", "model", "data", "judge"):
         if stored.get(key) != current.get(key):
             raise UserInputError(
                 f"sweep {spec.name!r}: {key} differs from the study already in storage; "

@@ -71,7 +71,7 @@ def main() -> None:
     from alignlab.models import load_tokenizer
     from alignlab.run.assets import task_assets
     from alignlab.run.config import EvalSettings, RunConfig, read_yaml
-    from alignlab.run.evaluation import _reference_gold_rewards
+    from alignlab.run.evaluation import reference_gold_rewards
     from alignlab.run.training import quiet_libraries, run_training
 
     quiet_libraries()
@@ -80,7 +80,7 @@ def main() -> None:
     tokenizer = load_tokenizer(assets.tokenizer_dir)
     prompts = task.prompts("eval")
     # The reference samples every run's win rate is computed against (same prompts, settings and seed).
-    reference = _reference_gold_rewards(model, tokenizer, prompts, EvalSettings(**EVAL), model, None)
+    reference = reference_gold_rewards(model, tokenizer, prompts, EvalSettings(**EVAL), model, None)
     flat = [r for rs in reference for r in rs]
     perfect = task.win_rate([[1.0] * len(rs) for rs in reference], reference)
     counts = collections.Counter(flat)

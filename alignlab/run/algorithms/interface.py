@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings, RunConfig
     from alignlab.run.evaluation import EvalReport
+    from alignlab.run.judges import Judge
     from alignlab.run.rewards import Reward
 
 
@@ -46,6 +47,8 @@ class Setup:
     peft_config: Any
     """A PEFT LoraConfig, or None for full fine-tuning."""
     callbacks: list[Any]
+    judge: Judge | None = None
+    """The run's judge (alignlab.run.judges): evaluations report judge_win_rate with it."""
 
 
 @dataclass

@@ -92,15 +92,19 @@ def train_reward_model(
     steps: int,
     learning_rate: float,
     seed: int = 0,
+    max_length: int = 64,
+    batch_size: int = 32,
 ) -> Path:
-    """Train a full reward model (no LoRA) and save it with its tokenizer to ``target``, atomically."""
+    """Train a full reward model (no LoRA) and save it with its tokenizer to ``target``, atomically
+    (bf16 on a GPU, fp32 on the CPU)."""
     import os
     import shutil
 
     from trl import RewardConfig
 
-    from alignlab.models import load_tokenizer
+    from alignlab.models import load_tokenizer, resolve_device
 
+    cuda = resolve_device() == "cuda"
     tokenizer = load_tokenizer(tokenizer_dir)
     model = load_reward_backbone(model_dir, tokenizer)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,16 +114,16 @@ def train_reward_model(
             output_dir=str(tmp / "trainer"),
             max_steps=steps,
             learning_rate=learning_rate,
-            per_device_train_batch_size=32,
-            bf16=False,
+            per_device_train_batch_size=batch_size,
+            bf16=cuda,
             gradient_checkpointing=False,
             report_to="none",
             save_strategy="no",
             logging_strategy="no",
             disable_tqdm=True,
             seed=seed,
-            use_cpu=True,
-            max_length=64,
+            use_cpu=not cuda,
+            max_length=max_length,
         )
         trainer = _reward_trainer(model, tokenizer, rows, args, None, [])
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
