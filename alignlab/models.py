@@ -42,6 +42,14 @@ def resolve_device(device: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def trainer_device_settings(model: str, device: str) -> dict[str, bool]:
+    """The TRL TrainingArguments fields alignlab sets for a device: bf16 on CUDA; fp32 and ``use_cpu`` on a
+    CPU (TRL defaults to bf16, which fails there: "Your setup doesn't support bf16/gpu"); gradient
+    checkpointing only for the real model on CUDA. Trials and TRL exports use the same."""
+    cuda = device == "cuda"
+    return {"bf16": cuda, "use_cpu": not cuda, "gradient_checkpointing": cuda and model == "smollm2-135m"}
+
+
 def default_dtype(device: str) -> torch.dtype:
     """bfloat16 on a CUDA device that supports it, float32 otherwise (CPU bf16 is slow and TRL refuses it)."""
     import torch

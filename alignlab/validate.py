@@ -53,6 +53,7 @@ from alignlab.run.config import (
     BUILTIN_MODELS,
     DataSettings,
     JudgeSettings,
+    RewardModelSettings,
     RunConfig,
     apply_overrides,
     parse_run_config,
@@ -334,7 +335,7 @@ def _section_problems(raw: dict[str, Any], kind: Kind, where: str) -> list[str]:
     problems = reference_problems(
         algorithms,
         model=_str_or_none(raw.get("model")),
-        reward_model=_str_or_none(raw.get("reward_model")),
+        reward_model=_reward_model_or_none(raw.get("reward_model")),
         reward_function=_str_or_none(raw.get("reward_function")),
         data=data,
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else 0,
@@ -345,6 +346,16 @@ def _section_problems(raw: dict[str, Any], kind: Kind, where: str) -> list[str]:
     if kind == "run config" and isinstance(named, str) and named in ALGORITHMS and isinstance(params, dict):
         problems += check_params(named, params, where=f"{where}: params")
     return problems
+
+
+def _reward_model_or_none(value: Any) -> str | RewardModelSettings | None:
+    """A reward_model reference of a file whose schema failed: a name, a staged one, or None if invalid."""
+    if isinstance(value, dict):
+        try:
+            return RewardModelSettings.model_validate(value)
+        except ValidationError:
+            return None
+    return _str_or_none(value)
 
 
 def _hint(problem: str, where: str, kind: Kind, reason: str) -> str:
@@ -365,6 +376,8 @@ def _checked(config: RunConfig | SweepSpec, algorithms: list[str]) -> list[str]:
     if any(algorithm_of(a).NEEDS_REWARD_MODEL for a in algorithms):
         if config.reward_function is not None:
             done.append(f"reward function {config.reward_function}")
+        elif config.reward_model is not None and not isinstance(config.reward_model, str):
+            done.append(f"reward model trained first on {config.reward_model.describe()} of the pairs")
         else:
             done.append(f"reward model {_describe_model(config.reward_model or 'builtin:tiny-rm')}")
     if config.data.path is not None:

@@ -311,3 +311,55 @@ def test_an_unknown_format_is_one_error_line_and_writes_nothing(studies: Fixture
     assert not out.exists()
     result = runner.invoke(app, ["best", DPO_STUDY, "--format", "trl"])
     assert result.exit_code == 2 and "--export PATH, which was not given" in result.output
+
+
+@pytest.mark.parametrize("stem", ["dpo", "kto"])
+def test_trls_own_cli_trains_a_tiny_trials_export_for_two_steps(
+    stem: str, studies_root: Path, tmp_path: Path
+) -> None:
+    """`trl dpo|kto --config EXPORT --max_steps 2`, TRL's console script in a process of its own, on the
+    export of a built-in trial: the device settings make it run on this machine, and the built-in model
+    is written beside the file with its tokenizer (alignlab keeps them apart)."""
+    import os
+    import subprocess
+    import sys
+
+    from alignlab.models import resolve_device
+    from alignlab.run.assets import task_assets
+
+    task_assets()  # the built-in models, built once per session
+    config = load_run_config(next(p for p in RUNS if p.stem == stem))
+    out = tmp_path / "export" / "best.yaml"
+    exported = export_best(best_of(config), out, name=f"tiny-{stem}", format="trl")
+    settings = yaml.safe_load(out.read_text())
+    cuda = resolve_device() == "cuda"
+    assert (settings["use_cpu"], settings["bf16"], settings["gradient_checkpointing"]) == (not cuda, cuda, False)
+    folder = out.parent / "best-tiny-sft"
+    assert exported.folders == [folder] and settings["model_name_or_path"] == str(folder)
+    assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
+    assert not any(line.startswith("model builtin:tiny-sft") for line in exported.unexpressed)
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'trl-mlflow.db'}"}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "trl"), stem, "--config", str(out), "--max_steps", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (tmp_path / f"tiny-{stem}").is_dir()  # TRL's output_dir, as the export names it
+
+
+def test_an_export_beside_an_existing_model_folder_needs_force(studies_root: Path, tmp_path: Path) -> None:
+    from alignlab.run.assets import task_assets
+
+    task_assets()
+    config = load_run_config(next(p for p in RUNS if p.stem == "dpo"))
+    out = tmp_path / "best.yaml"
+    (tmp_path / "best-tiny-sft").mkdir()
+    with pytest.raises(UserInputError, match="best-tiny-sft: already exists"):
+        export_best(best_of(config), out, name="x", format="trl", overwrite=False)
+    assert not out.exists()
+    export_best(best_of(config), out, name="x", format="trl", overwrite=True)
+    assert (tmp_path / "best-tiny-sft" / "tokenizer.json").is_file()

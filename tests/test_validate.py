@@ -254,7 +254,8 @@ def test_ppo_reward_model(workdir: Path) -> None:
     path = workdir / "r.yaml"
     no_rm = check(path, run_config(workdir, algorithm="ppo", params={}))
     assert no_rm.problems == [
-        f"{path}: reward_model: ppo needs a reward model (a local folder) when data is a file"
+        f"{path}: reward_model: ppo needs a reward model (a local folder) when data is a file; or train one first from its pairs: "
+        "reward_model: {train_on: heldout, fraction: 0.5}"
     ]
     missing = check(path, run_config(workdir, algorithm="ppo", params={}, reward_model="rm"))
     assert len(missing.problems) == 1
@@ -264,7 +265,8 @@ def test_ppo_reward_model(workdir: Path) -> None:
     # A sweep file's schema has no such rule: the reference check finds it.
     spec = sweep(workdir, algorithm=["dpo", "ppo"])
     assert check(workdir / "s.yaml", spec).problems == [
-        f"{workdir / 's.yaml'}: reward_model: ppo needs a reward model (a local folder) when data is a file"
+        f"{workdir / 's.yaml'}: reward_model: ppo needs a reward model (a local folder) when data is a file; or train one first from its pairs: "
+        "reward_model: {train_on: heldout, fraction: 0.5}"
     ]
 
 

@@ -62,9 +62,10 @@ class Ranking(StrEnum):
 
 
 COLUMNS_HELP = (
-    "Column mapping TARGET=FIELD,...: the file's field for each TRL field, e.g. "
-    "prompt=instruction,chosen=output_good,rejected=output_bad (targets: prompt, chosen, rejected, completion, "
-    "label, score, messages, system, response_a, response_b, winner)."
+    "Column mapping TARGET=PATH,...: where each TRL field is, e.g. prompt=instruction,chosen=good,rejected=bad, "
+    "prompt=info.post,chosen=summaries[choice].text, winner=w:index, score_a=score_0,score_b=score_1 (targets: "
+    "prompt, chosen, rejected, completion, label, score, messages, system, response_a, response_b, winner, "
+    "score_a, score_b; docs/data-formats.md)."
 )
 SPLIT_HELP = "The split of a Hugging Face dataset folder (a saved DatasetDict or a downloaded snapshot)."
 RANKING_HELP = (

@@ -188,7 +188,11 @@ def recommend(
         False, "--skip-invalid", help="With --data: skip invalid records instead of failing."
     ),
     columns: str | None = typer.Option(
-        None, "--columns", metavar="TARGET=FIELD,...", help="With --data: a column mapping, e.g. prompt=instruction,chosen=good,rejected=bad."
+        None,
+        "--columns",
+        metavar="TARGET=PATH,...",
+        help="With --data: a column mapping (docs/data-formats.md), e.g. prompt=instruction,chosen=good,rejected=bad "
+        "or prompt=info.post,winner=w:index.",
     ),
     split: str | None = typer.Option(
         None, "--split", metavar="NAME", help="With --data: the split of a Hugging Face dataset folder."

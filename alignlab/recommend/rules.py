@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alignlab.recommend.costs import RECOMMENDABLE
-from alignlab.recommend.situation import AMPLE_PPO_TRIALS, FACTS
+from alignlab.recommend.situation import AMPLE_PPO_TRIALS, FACTS, SMALL_REWARD_MODEL_PAIRS
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,10 @@ ONLINE_ALGORITHMS = ("ppo", "rloo", "grpo")
 
 TO_PAIRWISE = "`alignlab data convert DATA --to pairwise --out PAIRS.jsonl`"
 TO_BINARY = "`alignlab data convert DATA --to binary --out LABELS.jsonl`"
-REWARD_MODEL = "train a reward model on it first (`alignlab train`, algorithm: reward), then"
+REWARD_MODEL = (
+    "the sweep trains a reward model on a share of the pairs first (reward_model: {train_on: heldout}; "
+    "the drafted sweep has it), then"
+)
 
 #: The decision table. Scores start at 0; a rule adds ``delta`` to its algorithm when its condition holds.
 RULES: tuple[Rule, ...] = (
@@ -187,10 +190,10 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "pairwise-ample:ppo",
-        when(data_type="pairwise", online=False, budget="ample"),
+        when(data_type="pairwise", online=False, budget="ample", reward_model_data=("large", "none")),
         "ppo",
         3.5,
-        "ample budget: a well-tuned PPO outperforms DPO on most benchmarks",
+        "ample budget and a reward model of enough data: a well-tuned PPO outperforms DPO on most benchmarks",
         PPO_VS_DPO,
     ),
     Rule(
@@ -201,13 +204,17 @@ RULES: tuple[Rule, ...] = (
         "few pairs, each seen once, look like deterministic preferences: DPO overfits them, IPO does not",
         IPO,
     ),
-    Rule(
-        "pairwise-small:ppo",
-        when(data_type="pairwise", data_size="small", online=False),
-        "ppo",
-        -2.0,
-        "few pairs make a weak reward model, which PPO then over-optimises",
-        RM_SCALING,
+    *(
+        Rule(
+            f"few-reward-model-pairs:{a}",
+            when(reward_model_data="small", online=False),
+            a,
+            -2.0,
+            f"the reward model would learn from under {SMALL_REWARD_MODEL_PAIRS} pairs (its share of the file, after "
+            "the evaluation's and the judge's): a weak reward model, which online RL then over-optimises",
+            RM_SCALING,
+        )
+        for a in ONLINE_ALGORITHMS
     ),
     # --- binary good/bad labels ----------------------------------------------------------------
     Rule(

@@ -76,8 +76,23 @@ DEFAULT_SEQ_LEN = 1024
 DEFAULT_MODEL = "7b"
 """The model size assumed when ``--model`` is not given: the most common size for preference tuning."""
 
+SMALL_REWARD_MODEL_PAIRS = 1000
+"""Below this many pairs a reward model alignlab would train for the online algorithms is "small": the
+threshold of "small" data, applied to the pairs the reward model itself learns from. Gao et al. 2023
+(Scaling Laws for Reward Model Overoptimization) find that a policy optimised against a reward model
+trained on less data departs from the truth sooner; InstructGPT's reward model learned from 33k prompts."""
+
+#: How a drafted sweep splits a file's prompts (alignlab.run.splits): the evaluation share (DataSettings'
+#: default), the held-out judge's (alignlab.sweep.objectives.RECOMMENDED_JUDGE) and, for an online
+#: algorithm without a reward source, the reward model's (RewardModelSettings' default). Tests check they
+#: equal those defaults; recommend imports no pydantic.
+DRAFT_EVAL_FRACTION = 0.1
+DRAFT_JUDGE_FRACTION = 0.2
+DRAFT_REWARD_MODEL_FRACTION = 0.5
+
 THRESHOLDS: dict[str, float] = {
     "small_data_rows": SMALL_DATA_ROWS,
+    "small_reward_model_pairs": SMALL_REWARD_MODEL_PAIRS,
     "ample_ppo_trials": AMPLE_PPO_TRIALS,
     "imbalanced_minority_fraction": round(IMBALANCED_MINORITY_FRACTION, 4),
     "pairable_min_pairs_per_row": PAIRABLE_MIN_PAIRS_PER_ROW,
@@ -277,6 +292,7 @@ FACTS: dict[str, tuple[Any, ...]] = {
     "online": (True, False),
     "reward": REWARD_SOURCES,
     "budget": ("tight", "ample", "unknown"),
+    "reward_model_data": ("small", "large", "none"),
     "method": METHODS,
     **{f"fits_{a}": ("yes", "no", "unknown") for a in RECOMMENDABLE},
     **{f"trials_{a}": ("none", "some", "unknown") for a in RECOMMENDABLE},
@@ -314,14 +330,30 @@ def examples_for(algorithm: str, s: Situation) -> int:
     return s.n_examples // 2
 
 
+def trains_reward_model(s: Situation) -> bool:
+    """Whether the online algorithms would train their reward model from the data first: feedback with
+    something to learn from, and neither a reward model nor a function given."""
+    return s.data_type != "prompt" and s.reward == "unknown"
+
+
+def reward_model_pairs(s: Situation) -> int:
+    """Pairs the reward model of a drafted online sweep learns from: the file's pairs (pairs formed from
+    binary or scalar feedback), times the share the split rule leaves it after the evaluation and the
+    judge (``(1 - 0.1) * (1 - 0.2) * 0.5``, 36 %, with the drafted fractions)."""
+    if not trains_reward_model(s):
+        return 0
+    pairs = s.n_examples if s.data_type == "pairwise" else s.n_pairs if s.n_pairs is not None else s.n_examples // 2
+    share = (1 - DRAFT_EVAL_FRACTION) * (1 - DRAFT_JUDGE_FRACTION) * DRAFT_REWARD_MODEL_FRACTION
+    return math.floor(pairs * share)
+
+
 def estimate(algorithm: str, s: Situation, *, compute: ComputeAssumptions = DEFAULT_COMPUTE) -> Estimate:
     """Memory and trial cost of ``algorithm``; online algorithms on feedback data first train a reward
     model on it (once per study) unless a reward model or function is given; prompt-only data needs the
     user's own reward model or function."""
     setup = s.setup()
     memory = estimate_memory(s.model, algorithm, setup)
-    trains_rm = PROFILES[algorithm].reward_model and s.data_type != "prompt" and s.reward == "unknown"
-    rm_examples = s.n_examples if trains_rm else 0
+    rm_examples = reward_model_pairs(s) if PROFILES[algorithm].reward_model else 0
     cost = estimate_trial_cost(
         s.model,
         algorithm,
@@ -354,6 +386,11 @@ def derive_facts(s: Situation, estimates: Mapping[str, Estimate]) -> dict[str, A
         "online": s.online,
         "reward": s.reward,
         "budget": budget,
+        "reward_model_data": (
+            "none"
+            if not trains_reward_model(s)
+            else "small" if reward_model_pairs(s) < SMALL_REWARD_MODEL_PAIRS else "large"
+        ),
         "method": s.method,
     }
     for a, e in estimates.items():

@@ -18,6 +18,7 @@ from alignlab.errors import UserInputError
 from alignlab.paths import write_atomic
 from alignlab.recommend.costs import DEFAULT_COMPUTE, PROFILES, RECOMMENDABLE
 from alignlab.recommend.ranking import Recommendation
+from alignlab.recommend.situation import DRAFT_REWARD_MODEL_FRACTION, reward_model_pairs, trains_reward_model
 from alignlab.sweep.objectives import RECOMMENDED, RECOMMENDED_JUDGE
 
 MIN_SWEEP_TRIALS = 4
@@ -135,7 +136,15 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
         "algorithm": run_as,
         "model": model,
     }
-    if online and not builtin:
+    if online and not builtin and trains_reward_model(s):
+        spec["reward_model"] = {"train_on": "heldout", "fraction": DRAFT_REWARD_MODEL_FRACTION}
+        comments.append(
+            f"reward_model: {chosen.algorithm} scores its samples with a reward model the sweep trains first, once, on "
+            f"the pairs of {DRAFT_REWARD_MODEL_FRACTION:.0%} of the train prompts left after the judge's (about "
+            f"{reward_model_pairs(s)} pairs), which no trial or judge sees; or give `reward_model: PATH` or "
+            "`reward_function: module:function`."
+        )
+    elif online and not builtin:
         comments.append(
             f"reward: {chosen.algorithm} scores its samples; add `reward_model: PATH` (a sequence classifier sharing "
             "the policy's tokenizer) or `reward_function: module:function` (TRL's reward-function convention)."

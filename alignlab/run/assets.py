@@ -10,12 +10,14 @@ Data becomes the shape an algorithm trains on (its module's TRAIN_KIND: pairwise
 reward model, binary for KTO, prompt/completion for SFT, prompts for PPO), converted by the data layer where needed, and is
 split into train and held-out rows by a hash of the prompt, so no prompt is in both.
 
-The split, in one rule: a prompt's hash puts it in the evaluation share (``data.eval_fraction`` of the
-prompts; on the built-in task its fixed held-out prompts), and, where a run has a judge trained on
-held-out data (``judge: {train_on: heldout, fraction: F}``), a second hash with another salt puts a share
-F of the remaining prompts in the judge's share. Trials train on the rest; the judge trains on the pairs
-of its share only; held-out metrics (and the judge's accuracy) use the evaluation share only. So no
-prompt's pairs are seen by more than one of them.
+The split, in one rule (alignlab.run.splits): a prompt's hash puts it in the evaluation share
+(``data.eval_fraction`` of the prompts; on the built-in task its fixed held-out prompts); where a run has a
+judge trained on held-out data (``judge: {train_on: heldout, fraction: F}``), a second hash with another
+salt puts a share F of the remaining prompts in the judge's share; where it trains its online
+algorithms' reward model (``reward_model: {train_on: heldout, fraction: R}``), a third puts a share R of
+the prompts left after that in the reward model's share. Trials train on the rest; the judge and the
+reward model train on the pairs of their own share only; held-out metrics (and the judge's accuracy) use
+the evaluation share only. So no prompt's pairs are seen by more than one of them.
 """
 
 from __future__ import annotations
@@ -29,15 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import UserInputError
 from alignlab.paths import cache_dir
+from alignlab.run.splits import check_shares, eval_split, share_pairs, split_shares
 
 if TYPE_CHECKING:
     from alignlab.data import FeedbackData
-    from alignlab.run.config import DataSettings, JudgeSettings
+    from alignlab.run.config import DataSettings, JudgeSettings, RewardModelSettings
     from alignlab.task import TaskAssets
-
-#: The fewest pairs a held-out judge trains on, and the fewest rows left for the trials beside it.
-MIN_JUDGE_PAIRS = 32
-MIN_TRAIN_ROWS = 32
 
 #: Steps and learning rate of the cached built-in reward model (builtin:tiny-rm).
 BUILTIN_RM_STEPS = 300
@@ -148,10 +147,17 @@ class RunData:
     """A content hash of the training rows (an MLflow tag: which data a run saw)."""
     judge_pairs: list[dict[str, Any]] = field(default_factory=list)
     """The held-out judge's pairs (the judge's share of the prompts); empty without one."""
+    reward_model_pairs: list[dict[str, Any]] = field(default_factory=list)
+    """The pairs of a reward model the run trains first (its share of the prompts); empty without one."""
 
 
 def load_run_data(
-    kind: str, settings: DataSettings, *, seed: int, judge_fraction: float | None = None
+    kind: str,
+    settings: DataSettings,
+    *,
+    seed: int,
+    judge_fraction: float | None = None,
+    reward_model_fraction: float | None = None,
 ) -> RunData:
     """Train and held-out rows from a file or the built-in task, training rows as ``kind``.
 
@@ -159,6 +165,7 @@ def load_run_data(
     (prompt/completion rows: the built-in task's SFT corpus, or a file's chosen / desirable completions).
     ``judge_fraction``: the share of the train prompts set aside for a held-out judge (the module
     docstring's rule); their pairs are :attr:`RunData.judge_pairs` and no training row has their prompts.
+    ``reward_model_fraction``: likewise for a reward model the run trains (:attr:`RunData.reward_model_pairs`).
     """
     if settings.task == "builtin":
         from alignlab import task
@@ -180,12 +187,16 @@ def load_run_data(
             train = apply_label_noise(load_feedback_rows(source, kind=kind), kind, settings.label_noise, seed=seed)
         eval_pairs = _builtin_eval_pairs(assets)
         judge_pairs: list[dict[str, Any]] = []
-        if judge_fraction is not None:
+        rm_pairs: list[dict[str, Any]] = []
+        if judge_fraction is not None or reward_model_fraction is not None:
             pairs = load_feedback_rows(assets.feedback["pairwise"], kind="pairwise")
             noisy = apply_label_noise(pairs, "pairwise", settings.label_noise, seed=seed)
-            judge_pairs = [p for p in noisy if _in_judge_share(p["prompt"], judge_fraction, seed=seed)]
-            train = [r for r in train if not _in_judge_share(r["prompt"], judge_fraction, seed=seed)]
-            _check_judge_split(judge_pairs, train, judge_fraction, where="data (task: builtin)")
+            shares = {"judge_fraction": judge_fraction, "reward_model_fraction": reward_model_fraction}
+            judge_pairs, rm_pairs, _ = split_shares(noisy, **shares, seed=seed)
+            train = split_shares(train, **shares, seed=seed)[2]
+            check_shares(
+                train, where="data (task: builtin)", judge_pairs=judge_pairs, reward_model_pairs=rm_pairs, **shares
+            )
         train = _cap(train, settings.max_examples)
         return RunData(
             train=train,
@@ -194,6 +205,7 @@ def load_run_data(
             gold=True,
             fingerprint=_fingerprint(train),
             judge_pairs=judge_pairs,
+            reward_model_pairs=rm_pairs,
         )
     assert settings.path is not None
     from alignlab.data import load_feedback
@@ -206,18 +218,22 @@ def load_run_data(
                 f"{settings.path}: all {same} pairs have chosen == rejected, so there is no preference to "
                 "learn (expected pairs whose chosen and rejected responses differ)"
             )
-    held_out, kept = _split(data.records, settings.eval_fraction, seed=seed)
+    held_out, kept = eval_split(data.records, settings.eval_fraction, seed=seed)
     eval_pairs = [dict(r) for r in held_out] if data.kind == "pairwise" else []
     from dataclasses import replace
 
     from alignlab.data import convert_feedback
 
     judge_pairs = []
-    if judge_fraction is not None:
-        judge_share = [r for r in kept if _in_judge_share(r["prompt"], judge_fraction, seed=seed)]
-        kept = [r for r in kept if not _in_judge_share(r["prompt"], judge_fraction, seed=seed)]
-        judge_pairs = _judge_pairs(replace(data, records=judge_share), settings.path)
-        _check_judge_split(judge_pairs, kept, judge_fraction, where=f"{settings.path}")
+    rm_pairs = []
+    if judge_fraction is not None or reward_model_fraction is not None:
+        shares = {"judge_fraction": judge_fraction, "reward_model_fraction": reward_model_fraction}
+        judge_share, rm_share, kept = split_shares(kept, **shares, seed=seed)
+        if judge_fraction is not None:
+            judge_pairs = share_pairs(replace(data, records=judge_share), settings.path, what="judge")
+        if reward_model_fraction is not None:
+            rm_pairs = share_pairs(replace(data, records=rm_share), settings.path, what="reward_model")
+        check_shares(kept, where=settings.path, judge_pairs=judge_pairs, reward_model_pairs=rm_pairs, **shares)
     train_data = replace(data, records=kept)
     if kind == "sft":
         train = [row for row in (_sft_row(r, data.kind) for r in kept) if row is not None]
@@ -236,45 +252,8 @@ def load_run_data(
         gold=False,
         fingerprint=_fingerprint(train),
         judge_pairs=judge_pairs,
+        reward_model_pairs=rm_pairs,
     )
-
-
-def _in_judge_share(prompt: Any, fraction: float, *, seed: int) -> bool:
-    """Whether a prompt is in the held-out judge's share (a salted hash, independent of the eval split)."""
-    digest = hashlib.sha256(f"judge:{seed}:{json.dumps(prompt, sort_keys=True)}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
-
-
-def _judge_pairs(data: FeedbackData, path: str) -> list[dict[str, Any]]:
-    """The judge's share as preference pairs (binary and scalar feedback converted as the data layer does)."""
-    if data.kind == "pairwise":
-        return [dict(r) for r in data.records]
-    if data.kind not in ("binary", "scalar"):
-        raise UserInputError(
-            f"{path}: judge: train_on: heldout needs preference data (pairwise, binary or scalar feedback), "
-            f"but the file holds {data.kind} records; give judge: {{reward_model: PATH}} or {{function: module:fn}}"
-        )
-    from alignlab.data import convert_feedback
-
-    return [dict(r) for r in convert_feedback(data, "pairwise").records] if data.records else []
-
-
-def _check_judge_split(
-    judge_pairs: list[dict[str, Any]], train: list[dict[str, Any]], fraction: float, *, where: str
-) -> None:
-    problems = []
-    if len(judge_pairs) < MIN_JUDGE_PAIRS:
-        problems.append(
-            f"{where}: judge.fraction: {fraction:g} of the train prompts gives the judge {len(judge_pairs)} "
-            f"pairs; it needs at least {MIN_JUDGE_PAIRS} (raise the fraction, up to 0.5, or give a reward_model judge)"
-        )
-    if len(train) < MIN_TRAIN_ROWS:
-        problems.append(
-            f"{where}: judge.fraction: after the judge's share {len(train)} rows are left to train on; "
-            f"trials need at least {MIN_TRAIN_ROWS} (lower the fraction)"
-        )
-    if problems:
-        raise UserInputError(problems)
 
 
 def apply_label_noise(
@@ -322,23 +301,6 @@ def _sft_row(record: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
-def _split(
-    records: list[dict[str, Any]], fraction: float, *, seed: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Held-out and kept rows, split by a hash of the prompt so no prompt lands in both."""
-    held: list[dict[str, Any]] = []
-    kept: list[dict[str, Any]] = []
-    for rec in records:
-        digest = hashlib.sha256(f"{seed}:{json.dumps(rec['prompt'], sort_keys=True)}".encode()).digest()
-        (held if int.from_bytes(digest[:4], "big") / 2**32 < fraction else kept).append(rec)
-    if not kept or not held:
-        raise UserInputError(
-            f"data: splitting {len(records)} rows at eval_fraction={fraction} left "
-            f"{len(kept)} to train on and {len(held)} to evaluate; need some of each"
-        )
-    return held, kept
-
-
 def _cap(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
     return rows if limit is None else rows[:limit]
 
@@ -357,7 +319,7 @@ def reference_problems(
     algorithms: list[str],
     *,
     model: str | None,
-    reward_model: str | None,
+    reward_model: str | RewardModelSettings | None,
     data: DataSettings | None,
     seed: int,
     where: str,
@@ -381,17 +343,20 @@ def reference_problems(
 
             builtin = data is None or data.task is not None
             problems += reward_function_problems(reward_function, builtin_data=builtin)
-        elif reward_model is not None:
+        elif isinstance(reward_model, str):
             problems += model_problems(reward_model, key="reward_model", tokenizer=False)
-        elif data is not None and data.task is None:
-            problems.append(f"reward_model: {name} needs a reward model (a local folder) when data is a file")
+        elif reward_model is None and data is not None and data.task is None:
+            from alignlab.run.config import NEEDS_REWARD_MODEL
+
+            problems.append(f"reward_model: {name} {NEEDS_REWARD_MODEL}")
     if judge is not None:
         from alignlab.run.judges import judge_problems
 
         problems += judge_problems(judge, builtin_data=data is None or data.task is not None)
     if data is not None:
         fraction = judge.fraction if judge is not None and judge.train_on is not None else None
-        problems += data_problems(data, algorithms, seed=seed, judge_fraction=fraction)
+        staged = reward_model.fraction if reward_model is not None and not isinstance(reward_model, str) else None
+        problems += data_problems(data, algorithms, seed=seed, judge_fraction=fraction, reward_model_fraction=staged)
     return [f"{where}: {p}" for p in dict.fromkeys(problems)]
 
 
@@ -453,7 +418,12 @@ def _smollm2_problems(key: str) -> list[str]:
 
 
 def data_problems(
-    settings: DataSettings, algorithms: list[str], *, seed: int, judge_fraction: float | None = None
+    settings: DataSettings,
+    algorithms: list[str],
+    *,
+    seed: int,
+    judge_fraction: float | None = None,
+    reward_model_fraction: float | None = None,
 ) -> list[str]:
     """Whether a data file reads, splits and converts to what each algorithm trains on (the steps of
     :func:`load_run_data`). The built-in task has every kind and is built on first use, not here."""
@@ -467,14 +437,16 @@ def data_problems(
     except UserInputError as exc:
         return [f"data.path: {p}" for p in exc.problems]
     try:
-        _split(data.records, settings.eval_fraction, seed=seed)
+        eval_split(data.records, settings.eval_fraction, seed=seed)
     except UserInputError as exc:
         return [f"data.eval_fraction: {p.removeprefix('data: ')}" for p in exc.problems]
     found: dict[str, list[str]] = {}  # a problem -> the algorithms it stops (one line for all of them)
     for name in algorithms:
         kind = algorithm_of(name).TRAIN_KIND
         try:
-            load_run_data(kind, settings, seed=seed, judge_fraction=judge_fraction)
+            load_run_data(
+                kind, settings, seed=seed, judge_fraction=judge_fraction, reward_model_fraction=reward_model_fraction
+            )
         except UserInputError as exc:
             for p in exc.problems:
                 found.setdefault(p, []).append(name)

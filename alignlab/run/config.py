@@ -63,11 +63,18 @@ METRICS: dict[str, str] = {
     "response_length": "mean length of sampled responses, in tokens",
     "judge_win_rate": "win rate of the policy against the reference policy under the run's judge (ties half)",
     "judge_reward": "mean judge score of sampled responses on held-out prompts",
+    "judge_win_rate_kl": "judge_win_rate minus judge.kl_coef times the KL: the judge's verdict with what drifting from the reference costs",
     "judge_accuracy": "fraction of held-out pairs (never trained on) the judge ranks right: how far to trust it",
 }
 
 #: Metrics that only a run with a ``judge`` reports.
-JUDGE_METRICS: tuple[str, ...] = ("judge_win_rate", "judge_reward", "judge_accuracy")
+JUDGE_METRICS: tuple[str, ...] = ("judge_win_rate", "judge_win_rate_kl", "judge_reward", "judge_accuracy")
+
+#: What an online algorithm on a data file lacks without a reward source (run configs, sweeps, validate).
+NEEDS_REWARD_MODEL = (
+    "needs a reward model (a local folder) when data is a file; or train one first from its pairs: "
+    "reward_model: {train_on: heldout, fraction: 0.5}"
+)
 
 #: LoRA fields a sweep may search, by their PEFT names.
 LORA_FIELDS: tuple[str, ...] = ("r", "lora_alpha", "lora_dropout")
@@ -97,9 +104,11 @@ class DataSettings(StrictModel):
     max_examples: int | None = Field(None, gt=0)
     """Use at most this many training rows (after the split)."""
     columns: dict[str, str] | None = None
-    """A column mapping for a file whose fields have other names: TRL field -> the file's field, e.g.
-    ``{prompt: instruction, chosen: output_good, rejected: output_bad}`` (targets: prompt, chosen,
-    rejected, completion, label, score, messages, system, response_a, response_b, winner)."""
+    """A column mapping for a file whose fields have other names or sit deeper: TRL field -> a path in the
+    record, e.g. ``{prompt: instruction, chosen: output_good, rejected: output_bad}``, ``{prompt: info.post,
+    chosen: "summaries[choice].text"}``, ``{winner: "w:index"}`` (targets: prompt, chosen, rejected,
+    completion, label, score, messages, system, response_a, response_b, winner, score_a, score_b; the
+    language is in docs/data-formats.md)."""
     split: str | None = None
     """The split of a Hugging Face dataset folder (a saved DatasetDict or a downloaded snapshot)."""
     ranking: Literal["all", "best-vs-rest", "adjacent"] = "all"
@@ -138,13 +147,35 @@ class LoraSettings(StrictModel):
         return self
 
 
-class JudgeSettings(StrictModel):
+class RewardTraining(StrictModel):
+    """How alignlab trains a reward model on a share of the data's own pairs (a held-out judge, or the reward
+    model of a sweep's online trials): TRL's RewardTrainer, once per content hash (alignlab.run.trained_rm).
+    Every field left unset keeps the default written beside it."""
+
+    max_steps: int | None = Field(None, gt=0)
+    """Optimizer steps; default 8 passes over its pairs at ``batch_size``, at least 50."""
+    learning_rate: float | None = Field(None, gt=0)
+    """Default 1e-3 for the built-in tiny models, 1e-4 with ``lora``, else 1e-5 (all weights trained)."""
+    batch_size: int | None = Field(None, gt=0)
+    """Pairs per optimizer step; default 32. On a CPU and a real model, 4 to 8 keeps a step to seconds."""
+    lora: LoraSettings | None = None
+    """Train LoRA adapters on the backbone (the score head in full) instead of every weight; merged into the
+    saved model, so it loads like a full one. Default: every weight (as builtin:tiny-rm is trained). On a
+    real model it halves a step's cost and keeps the optimizer states small."""
+
+    def training_given(self) -> list[str]:
+        """The training fields set (they need something to train)."""
+        return [k for k in ("max_steps", "learning_rate", "batch_size", "lora") if getattr(self, k) is not None]
+
+
+class JudgeSettings(RewardTraining):
     """Where a run's judge comes from (alignlab.run.judges): it scores sampled responses on data without a
     gold reward, so a sweep can optimise ``judge_win_rate``. Give exactly one source."""
 
     train_on: Literal["heldout"] | None = None
     """``heldout``: a reward model trained once (cached by content hash) on a share of the data's own pairs
-    that no trial trains or selects on: ``fraction`` of the train prompts, after the evaluation split."""
+    that no trial trains or selects on: ``fraction`` of the train prompts, after the evaluation split
+    (alignlab.run.splits). ``max_steps``, ``learning_rate``, ``batch_size`` and ``lora`` say how."""
     fraction: float = Field(0.2, gt=0, le=0.5)
     """With ``train_on: heldout``: the share of the train prompts whose pairs go to the judge, in (0, 0.5]."""
     reward_model: str | None = None
@@ -153,10 +184,6 @@ class JudgeSettings(StrictModel):
     function: str | None = None
     """A reward function, ``module:function`` or ``path/to/file.py:function``, with the reward-function
     convention of GRPO/RLOO (alignlab.run.rewards); ``builtin:gold`` on the built-in task."""
-    max_steps: int | None = Field(None, gt=0)
-    """``train_on: heldout``: the judge's optimizer steps (batch 32); default two epochs of its pairs."""
-    learning_rate: float | None = Field(None, gt=0)
-    """``train_on: heldout``: default 1e-3 for the built-in tiny models, else 1e-5 (full fine-tuning)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> JudgeSettings:
@@ -166,8 +193,8 @@ class JudgeSettings(StrictModel):
                 "give exactly one of train_on: heldout, reward_model: PATH or function: module:fn"
                 + (f" (got {', '.join(given)})" if given else "")
             )
-        if self.train_on is None and (self.max_steps is not None or self.learning_rate is not None):
-            raise ValueError("max_steps and learning_rate train a judge: they go with train_on: heldout")
+        if self.train_on is None and (training := self.training_given()):
+            raise ValueError(f"{', '.join(training)} train a judge: they go with train_on: heldout")
         return self
 
     def describe(self) -> str:
@@ -175,6 +202,24 @@ class JudgeSettings(StrictModel):
         if self.train_on is not None:
             return f"heldout:{self.fraction:g}"
         return str(self.reward_model or self.function)
+
+
+class RewardModelSettings(RewardTraining):
+    """A reward model the run (or sweep) trains for its online algorithms (PPO, GRPO, RLOO) from the data's
+    own pairs, as a stage before the first trial: ``reward_model: {train_on: heldout, fraction: 0.5}``.
+    Trained once and cached by content hash (alignlab.run.trained_rm), so the trials of a study and every
+    worker share it; its pairs are those of a share of the train prompts that neither the trials, the
+    judge nor the evaluation use (alignlab.run.splits)."""
+
+    train_on: Literal["heldout"]
+    """``heldout``: the pairs of ``fraction`` of the train prompts (after the evaluation and judge shares)."""
+    fraction: float = Field(0.5, gt=0, lt=1)
+    """The share of the train prompts (after the judge's) whose pairs train the reward model; the trials
+    sample on the prompts of the rest. InstructGPT kept the reward model's and PPO's prompts apart, too."""
+
+    def describe(self) -> str:
+        """As tags and tables show it."""
+        return f"heldout:{self.fraction:g}"
 
 
 class EvalSettings(StrictModel):
@@ -202,9 +247,10 @@ class RunConfig(StrictModel):
     algorithm: AlgorithmName
     model: str
     """The policy to start from: a local HF folder or one of BUILTIN_MODELS (see the module docstring)."""
-    reward_model: str | None = None
+    reward_model: str | RewardModelSettings | None = None
     """Online algorithms (PPO, GRPO, RLOO): the reward model (a sequence classifier sharing the policy's
-    tokenizer); default builtin:tiny-rm on the built-in task. Not with ``reward_function``."""
+    tokenizer); default builtin:tiny-rm on the built-in task. Or ``{train_on: heldout, fraction: F}``: one
+    trained from the data's own pairs first (:class:`RewardModelSettings`). Not with ``reward_function``."""
     reward_function: str | None = None
     """Online algorithms: a reward function instead of a reward model, ``builtin:gold`` (the built-in
     task's gold reward) or a TRL-style ``module:function`` / ``file.py:function`` (alignlab.run.rewards)."""
@@ -316,7 +362,7 @@ def parse_run_config(raw: dict[str, Any], *, where: str = "<config>", check_trl:
     online = algorithm_of(config.algorithm).NEEDS_REWARD_MODEL
     if online and config.reward_model is None and config.reward_function is None and config.data.task is None:
         problems.append(
-            f"{where}: reward_model: {config.algorithm} needs a reward model (a local folder) when data is a file"
+            f"{where}: reward_model: {config.algorithm} {NEEDS_REWARD_MODEL}"
         )
     if config.reward_function is not None and not online:
         problems.append(f"{where}: reward_function: {config.algorithm} does not sample, so it takes no reward")

@@ -13,9 +13,8 @@ so eval loss is never an objective):
 - ``reward``: the mean score of the samples under the run's training reward (its reward model or
   reward function), where it has one;
 - ``response_length``: mean sampled response length in tokens;
-- ``judge_win_rate`` / ``judge_reward`` / ``judge_accuracy``: with a judge (alignlab.run.judges), the
-  win rate against the reference policy's samples under the judge's scores (as ``win_rate`` under the
-  gold reward), the mean judge score, and the judge's accuracy on the held-out pairs.
+- ``judge_win_rate``, ``judge_win_rate_kl``, ``judge_reward``, ``judge_accuracy``: with a judge, as
+  alignlab.run.judges defines them (``judge_win_rate`` is ``win_rate`` with the judge's scores).
 
 Each metric is the mean of per-unit values, kept in :attr:`EvalReport.units`: one value per held-out
 prompt (the mean over its samples) for the sampled metrics, one per held-out pair for
@@ -369,6 +368,10 @@ def evaluate_policy(
             wins = [win_rate([p], [r]) for p, r in zip(grouped, ref_scores, strict=True)]
             metrics["judge_win_rate"] = sum(wins) / len(wins)
             units["judge_win_rate"] = unit_values(key, wins)
+            kl = units["kl"]["values"]
+            priced = [w - judge.kl_coef * k for w, k in zip(wins, kl, strict=True)]
+            metrics["judge_win_rate_kl"] = sum(priced) / len(priced)
+            units["judge_win_rate_kl"] = unit_values(key, priced)
         if judge.accuracy is not None:
             metrics["judge_accuracy"] = judge.accuracy
             units["judge_accuracy"] = unit_values(pairs_key(pairs), judge.accuracy_units)

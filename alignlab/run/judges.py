@@ -4,10 +4,12 @@
 A run (or a sweep) names one judge (:class:`alignlab.run.config.JudgeSettings`):
 
 - ``train_on: heldout, fraction: F``: a Bradley-Terry reward model trained on the pairs of a share F of
-  the train prompts that no trial trains or selects on (the split rule of alignlab.run.assets). It is
+  the train prompts that no trial trains or selects on (the split rule of alignlab.run.splits). It is
   trained once and cached under ``studies/cache/judges/<content hash>`` (the starting model's weights,
-  its tokenizer, the judge's pairs and its training settings), so the trials of a study, and every
-  worker, share one judge; a file lock keeps two workers from training it twice;
+  its tokenizer, the judge's pairs and its training settings; alignlab.run.trained_rm), so the trials of
+  a study, and every worker, share one judge; a file lock keeps two workers from training it twice. Its
+  ``batch_size`` and ``lora`` make it affordable on a real model on a CPU (all weights at batch 32, the
+  default, suits the built-in tiny models);
 - ``reward_model: PATH``: a local sequence classifier with its own tokenizer (it scores the text, so its
   tokenizer may differ from the policy's), or the output folder of an ``alignlab train`` reward run
   (a LoRA adapter over its base model);
@@ -18,9 +20,13 @@ Every evaluation of a run with a judge then reports (alignlab.run.evaluation):
 - ``judge_win_rate``: per held-out prompt, how often the judge scores a policy sample above a reference
   sample of the same prompt (every policy sample against every reference sample, ties half), the
   reference sampled with the same seed, exactly as the gold ``win_rate``; one unit per prompt;
+- ``judge_win_rate_kl``: ``judge_win_rate - kl_coef * KL``, per prompt: a judge, like any learned reward,
+  overrates policies that drift from the samples it learned from (Gao et al. 2023, "Scaling laws for
+  reward model overoptimization"), and this prices the drift as the RLHF objective does;
 - ``judge_reward``: the mean judge score of the policy's samples;
 - ``judge_accuracy``: how often the judge ranks the held-out evaluation pairs right (pairs it never
-  trained on, ties half): how far to trust the two above.
+  trained on, ties half): how far to trust the two above. It depends on the judge and the pairs only, so
+  it is computed once and cached beside the judge (``studies/cache/judges/accuracy/``), not per trial.
 
 docs/objectives.md measures how well each candidate objective ranks trials against the gold win rate.
 """
@@ -29,8 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,19 +45,11 @@ from alignlab.paths import cache_dir
 
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData
-    from alignlab.run.config import JudgeSettings
+    from alignlab.run.config import JudgeSettings, RunConfig
 
 #: Scores completions of prompts: ``(prompts, completions, ended) -> one float each``. Prompts are as the
 #: data holds them (strings or message lists); ``ended`` says which completions reached their eos.
 Scorer = Callable[[Sequence[Any], Sequence[str], Sequence[bool]], list[float]]
-
-#: A held-out judge's default training: this many passes over its pairs (batch 32), at least MIN_STEPS.
-EPOCHS = 8
-MIN_STEPS = 50
-BATCH_SIZE = 32
-#: Its default learning rate: the built-in tiny models' (as builtin:tiny-rm), else a full reward model's.
-TINY_LEARNING_RATE = 1e-3
-LEARNING_RATE = 1e-5
 
 
 @dataclass
@@ -73,6 +69,8 @@ class Judge:
     """Whether a held-out judge came from the cache."""
     accuracy_units: list[float] = field(default_factory=list)
     """1, 0.5 or 0 per held-out evaluation pair (right, tie, wrong); :attr:`accuracy` is their mean."""
+    kl_coef: float = 0.01
+    """What one nat of KL costs in ``judge_win_rate_kl`` (JudgeSettings.kl_coef)."""
 
     @property
     def accuracy(self) -> float | None:
@@ -81,6 +79,21 @@ class Judge:
     def score(self, prompts: Sequence[Any], completions: Sequence[str], ended: Sequence[bool] | None = None) -> list[float]:
         flags = list(ended) if ended is not None else [True] * len(completions)
         return self.scorer(prompts, completions, flags) if completions else []
+
+
+def judge_of_run(config: RunConfig, data: RunData, model_dir: Path, tokenizer_dir: Path) -> Judge | None:
+    """A run's judge (None without one): trained once per content hash where it is a held-out one."""
+    if config.judge is None:
+        return None
+    return resolve_judge(
+        config.judge,
+        data,
+        model_dir=model_dir,
+        tokenizer_dir=tokenizer_dir,
+        builtin_model=config.model.startswith("builtin:"),
+        max_length=int(config.params.get("max_length", 512)),
+        seed=config.seed,
+    )
 
 
 def resolve_judge(
@@ -121,8 +134,27 @@ def resolve_judge(
             max_length=max_length,
             seed=seed,
         )
-    judge.accuracy_units = pair_accuracy_units(judge, data.eval_pairs)
+    judge.accuracy_units = _cached_accuracy_units(judge, data.eval_pairs, cache=settings.function is None)
     return judge
+
+
+def _cached_accuracy_units(judge: Judge, pairs: Sequence[dict[str, Any]], *, cache: bool) -> list[float]:
+    """:func:`pair_accuracy_units`, read from the cache when this judge (by its content key) has already
+    scored these pairs: every trial of a study has the same judge and evaluation pairs. A function judge
+    is not cached (its code may change under the same name)."""
+    if not cache or not pairs:
+        return pair_accuracy_units(judge, pairs)
+    digest = hashlib.sha256(json.dumps([judge.key, list(pairs)], sort_keys=True, default=str).encode()).hexdigest()
+    path = cache_dir() / "judges" / "accuracy" / f"{digest[:24]}.json"
+    if path.is_file():
+        units = _read_json(path)
+        if units is not None and isinstance(units.get("units"), list) and len(units["units"]) == len(pairs):
+            return [float(u) for u in units["units"]]
+    computed = pair_accuracy_units(judge, pairs)
+    from alignlab.paths import write_atomic
+
+    write_atomic(path, json.dumps({"judge": judge.key, "units": computed}))
+    return computed
 
 
 def pair_accuracy_units(judge: Judge, pairs: Sequence[dict[str, Any]]) -> list[float]:
@@ -147,54 +179,25 @@ def _heldout_judge(
     max_length: int,
     seed: int,
 ) -> Judge:
-    from filelock import FileLock
+    from alignlab.run.trained_rm import train_once
 
-    from alignlab.run.algorithms.refcache import folder_fingerprint
-
-    steps = settings.max_steps or max(MIN_STEPS, math.ceil(EPOCHS * len(pairs) / BATCH_SIZE))
-    learning_rate = settings.learning_rate or (TINY_LEARNING_RATE if builtin_model else LEARNING_RATE)
-    recipe = {
-        "model": folder_fingerprint(str(model_dir)),
-        "tokenizer": folder_fingerprint(str(tokenizer_dir)),
-        "pairs": hashlib.sha256(json.dumps(pairs, sort_keys=True, default=str).encode()).hexdigest(),
-        "steps": steps,
-        "learning_rate": learning_rate,
-        "max_length": max_length,
-        "seed": seed,
-    }
-    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-    root = cache_dir() / "judges"
-    target = root / key
-    root.mkdir(parents=True, exist_ok=True)
-    cached = True
-    started = time.monotonic()
-    with FileLock(str(root / f".{key}.lock")):
-        if not (target / "config.json").is_file():
-            from alignlab.run.algorithms.reward import train_reward_model
-
-            cached = False
-            train_reward_model(
-                model_dir,
-                tokenizer_dir,
-                pairs,
-                target,
-                steps=steps,
-                learning_rate=learning_rate,
-                seed=seed,
-                max_length=max_length,
-                batch_size=BATCH_SIZE,
-            )
-            (target / "judge.json").write_text(
-                json.dumps({**recipe, "n_pairs": len(pairs), "train_seconds": round(time.monotonic() - started, 2)}),
-                encoding="utf-8",
-            )
+    trained = train_once(
+        settings,
+        pairs,
+        kind="judges",
+        model_dir=model_dir,
+        tokenizer_dir=tokenizer_dir,
+        builtin_model=builtin_model,
+        max_length=max_length,
+        seed=seed,
+    )
     return Judge(
         f"heldout:{settings.fraction:g}",
-        f"heldout:{key}",
-        _model_scorer(target),
-        n_pairs=len(pairs),
-        train_seconds=0.0 if cached else time.monotonic() - started,
-        cached=cached,
+        f"heldout:{trained.key}",
+        _model_scorer(trained.folder),
+        n_pairs=trained.n_pairs,
+        train_seconds=trained.train_seconds,
+        cached=trained.cached,
     )
 
 
@@ -292,4 +295,4 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-__all__ = ["Judge", "Scorer", "judge_problems", "pair_accuracy_units", "resolve_judge"]
+__all__ = ["Judge", "Scorer", "judge_of_run", "judge_problems", "pair_accuracy_units", "resolve_judge"]

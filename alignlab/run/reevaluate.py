@@ -58,7 +58,8 @@ def reevaluate(
     algorithm = algorithm_of(config.algorithm)
     model_dir = resolve_model(config.model)
     tokenizer = load_tokenizer(tokenizer_folder(model_dir))
-    data = load_run_data(algorithm.TRAIN_KIND, config.data, seed=config.seed)
+    fraction = config.judge.fraction if config.judge is not None and config.judge.train_on else None
+    data = load_run_data(algorithm.TRAIN_KIND, config.data, seed=config.seed, judge_fraction=fraction)
     update: dict[str, Any] = {"every_n_steps": None, "n_prompts": n_prompts or max(1, len(data.eval_prompts))}
     if samples_per_prompt is not None:
         update["samples_per_prompt"] = samples_per_prompt
@@ -71,7 +72,12 @@ def reevaluate(
         return reward_model_report(scorer, tokenizer, data.eval_pairs[: settings.n_pairs])
     policy, ref_model = _load_policy(model_dir, folder, lora=config.lora is not None)
     reward_model, reward_function = _load_reward(config, data.gold, tokenizer, algorithm.NEEDS_REWARD_MODEL)
-    return _over_seeds(policy, ref_model, tokenizer, data, settings, seeds, reward_model, reward_function, memo)
+    from alignlab.run.judges import judge_of_run
+
+    judge = judge_of_run(config, data, model_dir, tokenizer_folder(model_dir))
+    return _over_seeds(
+        policy, ref_model, tokenizer, data, settings, seeds, reward_model, reward_function, memo, judge=judge
+    )
 
 
 def _over_seeds(
@@ -84,6 +90,8 @@ def _over_seeds(
     reward_model: Any,
     reward_function: Any,
     memo: dict[str, Any],
+    *,
+    judge: Any = None,
 ) -> EvalReport:
     from alignlab.run.evaluation import evaluate_policy
 
@@ -102,6 +110,7 @@ def _over_seeds(
                 reward_function=reward_function,
                 reference_memo=memo,
                 has_reference=True,
+                judge=judge,
             )
         )
     return combine_seeds(reports)

@@ -8,7 +8,9 @@ Online algorithms (PPO, GRPO, RLOO) score their own samples. A run names one sou
   arguments ``prompts`` and ``completions`` (lists of the same length; strings, or message lists for
   conversational data) plus others it may ignore through ``**kwargs``, it returns one float per completion;
 - else ``reward_model``: a sequence classifier sharing the policy's tokenizer (a local folder, or
-  ``builtin:tiny-rm`` on the built-in task, the default there).
+  ``builtin:tiny-rm`` on the built-in task, the default there), or ``{train_on: heldout, fraction: R}``:
+  one trained first from the policy's backbone on the pairs of its own share of the prompts
+  (alignlab.run.splits), once per content hash (alignlab.run.trained_rm), before the run trains.
 
 On the built-in task, whenever the policy trains on anything but the gold reward itself, the gold
 reward is *monitored*: computed on the same samples and logged beside the training reward every step
@@ -159,17 +161,24 @@ def _signature_problems(reference: str, target: Callable[..., Any]) -> list[str]
     ]
 
 
-def resolve_reward(config: RunConfig, *, gold: bool) -> Reward:
+def resolve_reward(config: RunConfig, *, gold: bool, trained: Path | None = None) -> Reward:
     """The reward of an online run: its reward function if it names one, else its reward model
-    (default builtin:tiny-rm); with ``gold`` (the built-in task) the gold reward is monitored beside it."""
+    (default builtin:tiny-rm; ``trained``: the folder of the one the run trained first, for
+    ``reward_model: {train_on: heldout}``); with ``gold`` (the built-in task) the gold reward is
+    monitored beside it."""
     from alignlab.run.assets import resolve_model
 
     if config.reward_function is not None:
         function = load_reward_function(config.reward_function)
         monitor = gold_reward if gold and config.reward_function != GOLD else None
         return Reward(config.reward_function, None, function, monitor)
+    monitor = gold_reward if gold else None
+    if config.reward_model is not None and not isinstance(config.reward_model, str):
+        if trained is None:
+            raise ValueError("reward_model: {train_on: heldout}: the trained folder must be given")
+        return Reward(f"heldout:{config.reward_model.fraction:g}", trained, None, monitor)
     source = config.reward_model or DEFAULT_REWARD_MODEL
-    return Reward(source, resolve_model(source, what="reward_model"), None, gold_reward if gold else None)
+    return Reward(source, resolve_model(source, what="reward_model"), None, monitor)
 
 
 def trl_reward_funcs(reward: Reward, reward_model: Any, tokenizer: Any) -> tuple[list[Any], list[float]]:

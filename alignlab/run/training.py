@@ -38,7 +38,7 @@ from alignlab.run.callbacks import (
     watchdog,
 )
 from alignlab.run.config import EvalSettings, RunConfig
-from alignlab.run.judges import Judge
+from alignlab.run.judges import judge_of_run
 from alignlab.run.mlflow_view import mlflow_param_name
 from alignlab.run.rewards import Reward, resolve_reward
 
@@ -93,15 +93,16 @@ def run_training(
 ) -> RunResult:
     """Run one training configuration end to end; see the module docstring."""
     from alignlab.run.assets import load_run_data, resolve_model, tokenizer_folder
+    from alignlab.run.trained_rm import shares, staged_reward_model
 
     started = time.monotonic()
     quiet_libraries()
     algorithm = algorithm_of(config.algorithm)
     model_dir = resolve_model(config.model)
     tok_dir = tokenizer_folder(model_dir)
-    judge_fraction = config.judge.fraction if config.judge is not None and config.judge.train_on else None
-    data = load_run_data(algorithm.TRAIN_KIND, config.data, seed=config.seed, judge_fraction=judge_fraction)
-    reward = resolve_reward(config, gold=data.gold) if algorithm.NEEDS_REWARD_MODEL else None
+    data = load_run_data(algorithm.TRAIN_KIND, config.data, seed=config.seed, **shares(config))
+    staged = staged_reward_model(config, data, model_dir, tok_dir) if algorithm.NEEDS_REWARD_MODEL else None
+    reward = resolve_reward(config, gold=data.gold, trained=staged) if algorithm.NEEDS_REWARD_MODEL else None
     output_dir = Path(config.output_dir) if config.output_dir else studies_root() / "runs" / config.name
 
     run_tags = {
@@ -180,7 +181,7 @@ def _train_and_evaluate(
     device = resolve_device()
     tokenizer = load_tokenizer(tok_dir)
     memo = _REFERENCE_MEMO.setdefault(str(model_dir), {})
-    judge = _judge(config, data, model_dir, tok_dir)
+    judge = judge_of_run(config, data, model_dir, tok_dir)
     timings = {"judge_s": 0.0, "judge_train_s": judge.train_seconds if judge is not None else 0.0}
     scratch = Path(tempfile.mkdtemp(prefix="alignlab-run-"))
     try:
@@ -272,23 +273,6 @@ def _train_and_evaluate(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _judge(config: RunConfig, data: Any, model_dir: Path, tok_dir: Path) -> Judge | None:
-    """The run's judge (alignlab.run.judges), trained once per content hash where it is a held-out one."""
-    if config.judge is None:
-        return None
-    from alignlab.run.judges import resolve_judge
-
-    return resolve_judge(
-        config.judge,
-        data,
-        model_dir=model_dir,
-        tokenizer_dir=tok_dir,
-        builtin_model=config.model.startswith("builtin:"),
-        max_length=int(config.params.get("max_length", 512)),
-        seed=config.seed,
-    )
-
-
 def trl_args(config: RunConfig, *, output_dir: Path, device: str) -> Any:
     """The algorithm's TRL config: alignlab's device-aware settings, the algorithm's own, then the
     run's params by TRL name.
@@ -296,23 +280,22 @@ def trl_args(config: RunConfig, *, output_dir: Path, device: str) -> Any:
     On CUDA bf16; on CPU fp32 and no gradient checkpointing (TRL defaults to bf16 and fails on CPU).
     Logging goes through alignlab's MLflow callback (``report_to="none"``); nothing is checkpointed.
     """
+    from alignlab.models import trainer_device_settings
+
     algorithm = algorithm_of(config.algorithm)
     cls = algorithm.config_class()
     params = {k: v for k, v in config.params.items() if k not in algorithm.PARAMS}
-    cuda = device == "cuda"
     max_steps = int(params.get("max_steps", -1))
     settings: dict[str, Any] = {
         "output_dir": str(output_dir),
         "report_to": "none",
-        "bf16": cuda,
+        **trainer_device_settings(config.model, device),
         "fp16": False,
-        "use_cpu": not cuda,
         "seed": config.seed,
         "data_seed": config.seed,
         "save_strategy": "no",
         "logging_steps": max(1, max_steps // 25) if max_steps > 0 else 10,
         "disable_tqdm": True,
-        "gradient_checkpointing": cuda and config.model == "smollm2-135m",
         "dataloader_num_workers": 0,
         **algorithm.trl_settings(config),
         **params,

@@ -14,7 +14,9 @@ built-in model name, data in a shape the tool does not read, ...) is listed, one
 
 The helpers below are what both other formats need: a model reference as a local folder
 (:func:`model_folder`, never building a built-in model) and the training data as a file the tool reads
-(:func:`data_source`).
+(:func:`data_source`). A built-in tiny model keeps its tokenizer in a folder of its own, where no other
+tool looks: its export gets a copy of the model with the tokenizer in it, written beside the file
+(``best-tiny-sft/`` beside ``best.yaml``), and names that folder.
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ class Exported:
     """How to train from the file, e.g. ``trl dpo --config best.yaml``."""
     unexpressed: list[str]
     """What the format cannot say, one line per setting: ``setting: what the file does instead``."""
+    folders: list[Path] = field(default_factory=list)
+    """Model folders written beside the file (a built-in model with its tokenizer)."""
+
+
+@dataclass(frozen=True)
+class ModelCopy:
+    """A built-in model's folder and its tokenizer, to be written together as one folder beside an export."""
+
+    source: Path
+    tokenizer: Path
+    target: Path
 
 
 @dataclass
@@ -59,6 +72,8 @@ class Rendered:
     unexpressed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """More comment lines for the file's header (e.g. the dataset_info.json entry LLaMA-Factory needs)."""
+    copies: list[ModelCopy] = field(default_factory=list)
+    """Model folders to write beside the file before it (:func:`model_folder` with ``beside``)."""
 
 
 def export_best(
@@ -84,6 +99,11 @@ def export_best(
         raise UserInputError(f"{target}: already exists (expected a new file; --force replaces it)")
     config = run_config_of(best, name=name, max_steps=max_steps, full_data=full_data)
     rendered = _renderer(format)(config, target)
+    copies = list({c.target: c for c in rendered.copies}.values())
+    if not overwrite and (taken := [c.target for c in copies if c.target.exists()]):
+        raise UserInputError(
+            [f"{t}: already exists (the export writes the model folder there; --force replaces it)" for t in taken]
+        )
     lines = [f"# Best trial {best.number}: {best.rule}"]
     if format != "alignlab":
         lines.append(f"# Exported by alignlab as a {format} config. Train: {rendered.command}")
@@ -92,8 +112,40 @@ def export_best(
         lines += [f"#   - {line}" for line in rendered.unexpressed]
     lines += [f"# {line}" if line else "#" for line in rendered.notes]
     body = yaml.safe_dump(rendered.settings, sort_keys=False, allow_unicode=True)
+    for copy in copies:
+        _write_model_copy(copy)
     write_atomic(target, "\n".join(lines) + "\n" + body)
-    return Exported(target, format, rendered.command, list(rendered.unexpressed))
+    return Exported(target, format, rendered.command, list(rendered.unexpressed), [c.target for c in copies])
+
+
+def _write_model_copy(copy: ModelCopy) -> None:
+    """The model's files and its tokenizer's in one folder, written whole (a temporary folder beside it,
+    renamed; an older folder replaced)."""
+    import shutil
+    import tempfile
+
+    from alignlab.errors import UserInputError
+    from alignlab.paths import file_mode, folder_mode, os_problem
+
+    copy.target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{copy.target.name}-", dir=copy.target.parent))
+        try:
+            for folder in (copy.source, copy.tokenizer):
+                for item in folder.iterdir():
+                    if item.is_file():
+                        shutil.copy2(item, tmp / item.name)
+            for item in tmp.iterdir():
+                item.chmod(file_mode())
+            tmp.chmod(folder_mode())
+            if copy.target.exists():
+                shutil.rmtree(copy.target)
+            tmp.rename(copy.target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        raise UserInputError(os_problem(exc, copy.target)) from None
+
 
 
 def run_config_of(
@@ -138,12 +190,17 @@ class Location:
     value: str
     """A local path (absolute) when there is one, else the reference as the run config gives it."""
     unexpressed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    copy: ModelCopy | None = None
+    """The folder to write for it beside the export (a built-in model with its tokenizer)."""
 
 
-def model_folder(reference: str, *, what: str = "model") -> Location:
+def model_folder(reference: str, *, what: str = "model", beside: Path | None = None) -> Location:
     """A model reference as a local folder: a folder (made absolute), or the folder a built-in name was
     built into on this machine (export never builds one). The built-in tiny models keep their tokenizer
-    in a folder of its own, which other tools do not look in: said in ``unexpressed``."""
+    in a folder of its own, which other tools do not look in: with ``beside`` (the export's path) the
+    location is a copy of the model with its tokenizer, ``<export stem>-<name>/`` beside it
+    (:attr:`Location.copy`, written by :func:`export_best`); without, that is said in ``unexpressed``."""
     builtin = _builtin_folders()
     if reference in builtin:
         folder, tokenizer = builtin[reference]
@@ -154,6 +211,13 @@ def model_folder(reference: str, *, what: str = "model") -> Location:
                     f"{what} {reference}: alignlab's built-in model is not built on this machine "
                     "(alignlab train builds it); the file names it as is, which no other tool loads"
                 ],
+            )
+        if tokenizer is not None and beside is not None:
+            target = beside.parent.resolve() / f"{beside.stem}-{reference.removeprefix('builtin:')}"
+            return Location(
+                str(target),
+                notes=[f"{what} {reference}: written to {target} with its tokenizer (alignlab keeps them apart)"],
+                copy=ModelCopy(folder, tokenizer, target),
             )
         notes = []
         if tokenizer is not None:

@@ -70,7 +70,7 @@ def render(config: RunConfig, path: Path) -> Rendered:
         )
     algorithm = algorithm_of(config.algorithm)
     lost: list[str] = []
-    model = model_folder(config.model)
+    model = model_folder(config.model, beside=path)
     lost += model.unexpressed
     settings: dict[str, Any] = {"model_name_or_path": model.value, "stage": stage, "do_train": True}
     params = _effective(config)
@@ -108,7 +108,7 @@ def render(config: RunConfig, path: Path) -> Rendered:
         if k in params and k not in RENAMES
     ]
     settings.update(_ppo(config, params, lost) if stage == "ppo" else {})
-    notes = _data(config, algorithm.TRAIN_KIND, settings, lost)
+    notes = [*model.notes, *_data(config, algorithm.TRAIN_KIND, settings, lost)]
     settings.update({"seed": config.seed, "output_dir": f"saves/{config.name}"})
     lost.append(
         "template: LLaMA-Factory formats prompts with a chat template it names (qwen3, llama3, ...): set "
@@ -119,7 +119,8 @@ def render(config: RunConfig, path: Path) -> Rendered:
         f"{config.eval.samples_per_prompt} samples: win rate, KL, ...) and its stop when KL passes "
         f"max_kl={config.max_kl} have no LLaMA-Factory counterpart"
     )
-    return Rendered(settings, f"llamafactory-cli train {path}", lost, notes)
+    copies = [model.copy] if model.copy is not None else []
+    return Rendered(settings, f"llamafactory-cli train {path}", lost, notes, copies)
 
 
 def _as_list(modules: str | list[str]) -> list[str]:
@@ -184,6 +185,12 @@ def _ppo(config: RunConfig, params: dict[str, Any], lost: list[str]) -> dict[str
         lost.append(
             f"reward_function {config.reward_function}: LLaMA-Factory's PPO scores with a reward model "
             "(or reward_model_type: api, a reward server)"
+        )
+        return {}
+    if config.reward_model is not None and not isinstance(config.reward_model, str):
+        lost.append(
+            f"reward_model: {{train_on: heldout, fraction: {config.reward_model.fraction:g}}}: alignlab trained the "
+            "reward model first, from a share of the pairs no trial used; train one with stage rm and set reward_model"
         )
         return {}
     reward = model_folder(config.reward_model or DEFAULT_REWARD_MODEL, what="reward_model")

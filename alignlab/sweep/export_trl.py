@@ -7,13 +7,17 @@ The file sets:
 
 - the trial's params by their TRL names (fields of the algorithm's config), after the settings the
   algorithm module adds (SimPO: ``loss_type: simpo``, ``cpo_alpha: 0``), and ``seed``/``data_seed``;
-- ``model_name_or_path``, ``use_peft``, ``lora_r``, ``lora_alpha``, ``lora_dropout``,
-  ``lora_target_modules``, ``lora_task_type``;
+- ``model_name_or_path`` (a built-in tiny model as a copy with its tokenizer, written beside the file),
+  ``use_peft``, ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_target_modules``, ``lora_task_type``;
 - the data as a local file in TRL's shape (``datasets``); a ``max_examples`` cap as ``split: train[:N]``;
 - GRPO/RLOO: ``reward_model_name_or_path`` or ``reward_funcs`` (dotted paths; ``builtin:gold`` is
   ``alignlab.run.rewards.gold_reward``); PPO: ``sft_model_path`` and ``reward_model_path``.
 
-Device settings (bf16, use_cpu) are left to TRL's defaults: the file is for the machine that trains.
+- ``bf16``, ``use_cpu``, ``gradient_checkpointing`` as alignlab's trials set them on this machine
+  (alignlab.models.trainer_device_settings): on a CPU ``use_cpu: true`` and fp32, without which
+  ``trl dpo --config`` stops at "Your setup doesn't support bf16/gpu"; on CUDA bf16. Exported on one
+  machine and trained on another kind, these three are the lines to change.
+
 alignlab's reference log-probs cache only saves time and has no counterpart.
 
 Commands: trl 1.12 has ``trl sft|reward|dpo|kto|grpo|rloo`` (trl/cli/commands/__init__.py). SimPO
@@ -30,7 +34,7 @@ from typing import Any
 from alignlab.run.algorithms import algorithm_of
 from alignlab.run.config import RunConfig
 from alignlab.run.rewards import DEFAULT_REWARD_MODEL, GOLD
-from alignlab.sweep.export import Rendered, convert_hint, data_source, model_folder
+from alignlab.sweep.export import Location, Rendered, convert_hint, data_source, model_folder
 
 #: The ``trl`` command whose script reads the export, by alignlab algorithm; None: trl has no command.
 COMMANDS: dict[str, str | None] = {
@@ -63,11 +67,13 @@ def render(config: RunConfig, path: Path) -> Rendered:
     command = COMMANDS.get(config.algorithm)
     lost: list[str] = []
     notes: list[str] = []
-    model = model_folder(config.model)
+    model = model_folder(config.model, beside=path)
     lost += model.unexpressed
+    notes += model.notes
     settings: dict[str, Any] = {"model_name_or_path": model.value}
     settings.update(_data(config, algorithm.TRAIN_KIND, lost))
-    settings.update(_reward(config, lost, notes))
+    locations = [model]
+    settings.update(_reward(config, path, lost, notes, locations))
     trl = {**algorithm.trl_settings(config), **config.params}
     for key, value in list(trl.items()):
         if key in algorithm.PARAMS:
@@ -78,6 +84,7 @@ def render(config: RunConfig, path: Path) -> Rendered:
             )
     settings.update(trl)
     settings.update({"seed": config.seed, "data_seed": config.seed, "output_dir": config.name})
+    settings.update(_device(config, notes))
     if config.lora is not None:
         settings.update(
             {
@@ -96,11 +103,29 @@ def render(config: RunConfig, path: Path) -> Rendered:
         f"{config.eval.samples_per_prompt} samples: win rate, KL, ...) and its stop when KL passes "
         f"max_kl={config.max_kl} have no TRL counterpart (TRL evaluates its loss on a test split)"
     )
+    if config.judge is not None:
+        lost.append(
+            f"judge {config.judge.describe()}: alignlab's judge scores its held-out evaluation (judge_win_rate); "
+            "TRL has no counterpart"
+        )
     if command is None:
         run = f"a script parsing it with TrlParser (trl 1.12 has no `trl {config.algorithm}` command)"
     else:
         run = f"trl {command} --config {path}"
-    return Rendered(settings, run, lost, notes)
+    copies = [loc.copy for loc in locations if loc.copy is not None]
+    return Rendered(settings, run, lost, notes, copies)
+
+
+def _device(config: RunConfig, notes: list[str]) -> dict[str, Any]:
+    """bf16 / use_cpu / gradient_checkpointing as alignlab's trials set them on this machine."""
+    from alignlab.models import resolve_device, trainer_device_settings
+
+    device = resolve_device()
+    notes.append(
+        f"bf16, use_cpu, gradient_checkpointing: as alignlab's trials set them on this machine ({device}); "
+        "on another kind of machine change these three"
+    )
+    return dict(trainer_device_settings(config.model, device))
 
 
 def _as_list(modules: str | list[str]) -> list[str]:
@@ -132,7 +157,9 @@ def _data(config: RunConfig, kind: str, lost: list[str]) -> dict[str, Any]:
     return {"datasets": [dataset]}
 
 
-def _reward(config: RunConfig, lost: list[str], notes: list[str]) -> dict[str, Any]:
+def _reward(
+    config: RunConfig, path: Path, lost: list[str], notes: list[str], locations: list[Location]
+) -> dict[str, Any]:
     """GRPO/RLOO: reward_model_name_or_path or reward_funcs; PPO: reward_model_path and sft_model_path."""
     if not algorithm_of(config.algorithm).NEEDS_REWARD_MODEL:
         return {}
@@ -143,7 +170,7 @@ def _reward(config: RunConfig, lost: list[str], notes: list[str]) -> dict[str, A
                 f"reward_function {config.reward_function}: TRL's PPOTrainer scores with a reward model only "
                 "(alignlab wraps the function); reward_model_path is left at TRL's default"
             )
-            return {"sft_model_path": model_folder(config.model).value}
+            return {"sft_model_path": locations[0].value}
         if config.reward_function == GOLD:
             notes.append("reward_funcs: alignlab.run.rewards.gold_reward is the built-in task's gold reward")
             notes.append("(TRL imports it by that dotted path: alignlab must be installed where TRL runs)")
@@ -156,8 +183,17 @@ def _reward(config: RunConfig, lost: list[str], notes: list[str]) -> dict[str, A
             )
             return {}
         return {"reward_funcs": [f"{module}.{function}"]}
-    reward = model_folder(config.reward_model or DEFAULT_REWARD_MODEL, what="reward_model")
+    if config.reward_model is not None and not isinstance(config.reward_model, str):
+        lost.append(
+            f"reward_model: {{train_on: heldout, fraction: {config.reward_model.fraction:g}}}: alignlab trained the "
+            "reward model first, from a share of the pairs no trial used; train one (trl reward) and name its folder "
+            + ("in reward_model_name_or_path" if sampled else "in reward_model_path")
+        )
+        return {} if sampled else {"sft_model_path": locations[0].value}
+    reward = model_folder(config.reward_model or DEFAULT_REWARD_MODEL, what="reward_model", beside=path)
     lost += reward.unexpressed
+    notes += reward.notes
+    locations.append(reward)
     if sampled:
         return {"reward_model_name_or_path": reward.value}
-    return {"reward_model_path": reward.value, "sft_model_path": model_folder(config.model).value}
+    return {"reward_model_path": reward.value, "sft_model_path": locations[0].value}

@@ -39,6 +39,7 @@ from alignlab.run.config import (
     EvalSettings,
     JudgeSettings,
     LoraSettings,
+    RewardModelSettings,
     StrictModel,
     format_validation_error,
     read_yaml,
@@ -217,8 +218,10 @@ class SweepSpec(StrictModel):
     """One algorithm, or a list to compare algorithms in one study (a categorical parameter)."""
     model: str
     """The starting policy: a local HF folder or builtin:tiny-sft / smollm2-135m (see alignlab.run.config)."""
-    reward_model: str | None = None
-    """The online algorithms' (PPO, GRPO, RLOO) reward model; default builtin:tiny-rm on the built-in task."""
+    reward_model: str | RewardModelSettings | None = None
+    """The online algorithms' (PPO, GRPO, RLOO) reward model; default builtin:tiny-rm on the built-in task.
+    ``{train_on: heldout, fraction: 0.5}`` trains one from the data's own pairs once, before the first
+    trial, on a share of the prompts no trial, judge or evaluation uses (alignlab.run.splits)."""
     reward_function: str | None = None
     """The online algorithms' reward function instead (``builtin:gold`` or ``module:function``, see
     alignlab.run.rewards); the offline algorithms of a mixed sweep ignore it."""

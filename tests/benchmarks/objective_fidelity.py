@@ -6,15 +6,19 @@
 On the built-in task every trial also has the truth, its gold win rate against the SFT policy. Each
 study here is a real alignlab sweep (``run_sweep``, the default trainer, MLflow included) with a
 held-out judge (``judge: {train_on: heldout, fraction: 0.2}``: a reward model trained once per study
-on the pairs of 20 % of the train prompts, which no trial trains on) and no pruner, so every trial
-completes and logs every candidate metric. The studies span the algorithms and the search ranges of
+on the pairs of 20 % of the train prompts, which no trial trains on) and no pruner; a study is resumed
+until ``--trials`` trials have completed (a diverged trial fails and does not count), and every
+completed trial logs every candidate metric. The studies span the algorithms and the search ranges of
 the shipped sweeps (sweeps/quickstart.yaml, kto-lambda.yaml, every-algorithm.yaml), with TPE
 (optimising judge_win_rate, as a user's sweep would) and the random sampler; ``--unseen`` adds a study
 with another algorithm, seed and ranges (plain IPO) that the defaults were not chosen on.
 
 For each candidate objective and study: Kendall's tau-b with the gold win rate over the completed trials,
 and the top-1 regret (the gold-best trial's win rate minus that of the candidate's best trial), with the
-response length of the candidate's top trial (judges favour longer answers). Also what judging costs:
+response length of the candidate's top trial (judges favour longer answers). The noise ceiling: every
+completed trial is evaluated again from its saved adapter with another sampling seed, and the gold win
+rate of that second evaluation is ranked against the first like any candidate: no objective can agree
+with the gold win rate better than the gold win rate agrees with itself. Also what judging costs:
 the judge's training (once per study) and its scoring in every evaluation, as shares of trial time.
 Prints Markdown tables and the load average; docs/objectives.md has the figures.
 """
@@ -112,11 +116,14 @@ def _candidates() -> dict[str, Any]:
         "judge_win_rate": lambda m: m["judge_win_rate"],
         "judge_reward": lambda m: m["judge_reward"],
         f"judge_reward - {PENALTY:g} KL": lambda m: m["judge_reward"] - PENALTY * m["kl"],
+        "judge_win_rate_kl (judge_win_rate - 0.01 KL)": lambda m: m["judge_win_rate_kl"],
+        "win_rate, another eval seed (the noise ceiling)": lambda m: m["win_rate_seed2"],
         "win_rate (gold, the truth)": lambda m: m["win_rate"],
     }
 
 
 def run_study(name: str, setup: dict[str, Any], n_trials: int) -> list[Any]:
+    from alignlab.run.reevaluate import reevaluate
     from alignlab.run.training import run_training
     from alignlab.sweep.spec import parse_sweep
     from alignlab.sweep.study import run_sweep
@@ -144,10 +151,16 @@ def run_study(name: str, setup: dict[str, Any], n_trials: int) -> list[Any]:
 
     def train(config: Any, **kwargs: Any) -> Any:
         result = run_training(config, **kwargs)
+        if result.status == "completed":  # the noise ceiling: the gold win rate under another eval seed
+            again = reevaluate(config, result.output_dir, n_prompts=config.eval.n_prompts, seeds=[4321])
+            result.metrics["win_rate_seed2"] = again.metrics["win_rate"]
         results.append(result)
         return result
 
-    run_sweep(spec, train=train)
+    finished = 0
+    while sum(r.status == "completed" for r in results) < n_trials:
+        missing = n_trials - sum(r.status == "completed" for r in results)
+        finished = run_sweep(spec, train=train, n_trials=finished + missing).n_finished
     return results
 
 
@@ -204,12 +217,15 @@ def main() -> None:
         done = [r for r in results if r.status == "completed"]
         print_table(
             f"{name}: trials",
-            ["trial", "win rate (gold)", "judge win rate", "pref. acc.", "KL", "response length", "judge acc."],
+            ["trial", "win rate (gold)", "same, eval seed 2", "judge win rate", "judge_win_rate_kl", "pref. acc.", "KL",
+             "response length", "judge acc."],
             [
                 [
                     r.name,
                     r.metrics["win_rate"],
+                    r.metrics["win_rate_seed2"],
                     r.metrics["judge_win_rate"],
+                    r.metrics["judge_win_rate_kl"],
                     r.metrics["preference_accuracy"],
                     r.metrics["kl"],
                     r.metrics["response_length"],

@@ -19,7 +19,7 @@ from alignlab.run.algorithms.interface import Built, Models, Setup
 
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData
-    from alignlab.run.config import EvalSettings, RunConfig
+    from alignlab.run.config import EvalSettings, LoraSettings, RunConfig
     from alignlab.run.evaluation import EvalReport
     from alignlab.run.rewards import Reward
 
@@ -94,9 +94,11 @@ def train_reward_model(
     seed: int = 0,
     max_length: int = 64,
     batch_size: int = 32,
+    lora: LoraSettings | None = None,
 ) -> Path:
-    """Train a full reward model (no LoRA) and save it with its tokenizer to ``target``, atomically
-    (bf16 on a GPU, fp32 on the CPU)."""
+    """Train a reward model and save it with its tokenizer to ``target``, atomically (bf16 on a GPU, fp32
+    on the CPU): every weight, or with ``lora`` LoRA adapters and the score head, merged when saved (so
+    the folder loads as a full model)."""
     import os
     import shutil
 
@@ -125,14 +127,26 @@ def train_reward_model(
             use_cpu=not cuda,
             max_length=max_length,
         )
-        trainer = _reward_trainer(model, tokenizer, rows, args, None, [])
+        peft_config = None
+        if lora is not None:
+            from peft import LoraConfig
+
+            peft_config = LoraConfig(
+                task_type=PEFT_TASK_TYPE,
+                r=lora.r,
+                lora_alpha=lora.lora_alpha,
+                lora_dropout=lora.lora_dropout,
+                target_modules=lora.target_modules,
+            )
+        trainer = _reward_trainer(model, tokenizer, rows, args, peft_config, [])
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
         trainer.train()
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
-        trainer.model.save_pretrained(tmp)
+        trained = trainer.model.merge_and_unload() if lora is not None else trainer.model
+        trained.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         os.replace(tmp, target)
     finally:
