@@ -2,8 +2,10 @@
 
 TRL configs are parsed by TRL's own parser, in process: the parser `trl <command> --config FILE` builds
 (trl/scripts/<command>.py's make_parser), strict about unknown keys, into the script's dataclasses. The
-shipped run configs (sweeps/runs/*.yaml, one per algorithm) are the trials exported. LLaMA-Factory cannot
-be installed here: its exports are checked against its field names, copied below from its source.
+shipped run configs (sweeps/runs/*.yaml, one per algorithm) are the trials exported. LLaMA-Factory does not
+install beside alignlab's pinned stack: here its exports are checked against its field names, copied below
+from its source, and tests/benchmarks/llamafactory_exports.py parses them with LLaMA-Factory's own argument
+classes in a venv of its own. TRL's console script trains a built-in trial's export for two steps.
 """
 
 from __future__ import annotations

@@ -213,8 +213,12 @@ def reward_model_scores(
     *,
     ended: Sequence[bool] | None = None,
     batch_size: int = 128,
+    max_length: int | None = None,
 ) -> list[float]:
     """Scores of a sequence-classification reward model for prompt + completion texts.
+
+    ``max_length``: keep each text's last ``max_length`` tokens (the completion and the end of its
+    prompt), as long as the model was trained on; default the whole text.
 
     TRL's RewardTrainer trains on prompt + completion + eos and the score is read at the last token, so
     a completion is scored with the eos appended, as it was trained; ``ended`` (one flag per completion)
@@ -227,8 +231,8 @@ def reward_model_scores(
     eos = tokenizer.eos_token or ""
     flags = list(ended) if ended is not None else [True] * len(completions)
     scores: list[float] = []
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "right"
+    old_side, old_truncation = tokenizer.padding_side, tokenizer.truncation_side
+    tokenizer.padding_side, tokenizer.truncation_side = "right", "left"
     try:
         with torch.no_grad():
             for start in range(0, len(prompts), batch_size):
@@ -241,10 +245,17 @@ def reward_model_scores(
                         strict=True,
                     )
                 ]
-                enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+                enc = tokenizer(
+                    texts,
+                    return_tensors="pt",
+                    padding=True,
+                    add_special_tokens=False,
+                    truncation=max_length is not None,
+                    max_length=max_length,
+                ).to(device)
                 scores.extend(reward_model(**enc).logits[:, 0].float().cpu().tolist())
     finally:
-        tokenizer.padding_side = old_side
+        tokenizer.padding_side, tokenizer.truncation_side = old_side, old_truncation
     return scores
 
 

