@@ -215,16 +215,11 @@ def reward_model_scores(
     batch_size: int = 128,
     max_length: int | None = None,
 ) -> list[float]:
-    """Scores of a sequence-classification reward model for prompt + completion texts.
-
-    ``max_length``: keep each text's last ``max_length`` tokens (the completion and the end of its
-    prompt), as long as the model was trained on; default the whole text.
-
-    TRL's RewardTrainer trains on prompt + completion + eos and the score is read at the last token, so
-    a completion is scored with the eos appended, as it was trained; ``ended`` (one flag per completion)
-    leaves it off for samples that never reached eos (truncated). Without the eos the built-in reward
-    model scores every response about the same.
-    """
+    """Scores of a sequence-classification reward model for prompt + completion texts (with ``max_length``,
+    of each text's last ``max_length`` tokens: as long as it trained on). TRL's RewardTrainer trains on
+    prompt + completion + eos and the score is read at the last token, so a completion is scored with the
+    eos appended, as it was trained; ``ended`` (one flag per completion) leaves it off for samples that
+    never reached eos (truncated). Without the eos the built-in reward model scores every response alike."""
     import torch
 
     device = next(reward_model.parameters()).device
@@ -245,14 +240,8 @@ def reward_model_scores(
                         strict=True,
                     )
                 ]
-                enc = tokenizer(
-                    texts,
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=False,
-                    truncation=max_length is not None,
-                    max_length=max_length,
-                ).to(device)
+                trim = {"truncation": max_length is not None, "max_length": max_length}
+                enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False, **trim).to(device)
                 scores.extend(reward_model(**enc).logits[:, 0].float().cpu().tolist())
     finally:
         tokenizer.padding_side, tokenizer.truncation_side = old_side, old_truncation
