@@ -309,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
 
     # ---- report ----
+    import torch
+
+    torch.set_num_threads(a.threads)  # what the tables' machine line shows: the children's threads
     print_table(
         f"SmolLM2-135M on HH-RLHF end to end ({time.monotonic() - started:.0f} s)",
         ["stage", "exit", "wall s", "peak RSS GiB", "note"],
