@@ -216,7 +216,7 @@ def test_write_sweep_passes_parse_sweep_with_trl(
     spec = load_sweep(path, check_trl=True)
     assert spec.name == out["sweep"]["name"] and spec.name.endswith(f"-{algorithm}")
     assert spec.data.path == str(data)
-    assert spec.objectives[0].metric == "judge_win_rate" and spec.judge is not None  # docs/objectives.md
+    assert spec.objectives[0].metric == "judge_win_rate_kl" and spec.judge is not None  # docs/objectives.md
     assert 4 <= spec.budget.n_trials <= 50
     assert spec.model == "builtin:tiny-sft"
     assert ("placeholder" in path.read_text()) == ("--model" not in extra)  # a size is no model to load

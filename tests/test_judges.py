@@ -47,7 +47,7 @@ def test_a_heldout_judge_scores_the_run_beside_the_gold_reward_and_is_trained_on
     first = run_training(judged_config("first"))
     assert first.status == "completed", first.reason
     metrics = first.metrics
-    for metric in ("judge_win_rate", "judge_reward", "judge_accuracy", "win_rate"):
+    for metric in ("judge_win_rate", "judge_win_rate_kl", "judge_reward", "judge_accuracy", "win_rate"):
         assert metric in metrics, metric
     assert 0.0 <= metrics["judge_win_rate"] <= 1.0
     # The judge learned the task from pairs no trial trains on: far better than chance on the held-out pairs.
@@ -56,6 +56,9 @@ def test_a_heldout_judge_scores_the_run_beside_the_gold_reward_and_is_trained_on
     assert len(units["values"]) == QUICK_EVAL["n_prompts"]
     assert units["key"] == first.units["win_rate"]["key"]  # the same prompts: paired with the gold win rate
     assert sum(units["values"]) / len(units["values"]) == pytest.approx(metrics["judge_win_rate"])
+    priced = metrics["judge_win_rate"] - 0.01 * metrics["kl"]  # judge.kl_coef's default
+    assert metrics["judge_win_rate_kl"] == pytest.approx(priced)
+    assert first.units["judge_win_rate_kl"]["key"] == units["key"]
     assert len(first.units["judge_accuracy"]["values"]) > 0
     assert first.timings["judge_train_s"] > 0
 
@@ -262,9 +265,10 @@ def test_too_few_pairs_for_the_judge_is_one_line(studies_root: Path, tmp_path: P
 def test_validate_warns_of_a_proxy_objective_on_a_users_file_and_names_the_better_one(
     studies_root: Path, tmp_path: Path
 ) -> None:
-    from alignlab.sweep.objectives import MEASURED, POOR_TAU
+    from alignlab.sweep.objectives import MEASURED, POOR_REGRET
 
-    assert MEASURED["preference_accuracy"].worst_tau < POOR_TAU  # what docs/objectives.md measured
+    assert MEASURED["preference_accuracy"].worst_regret > POOR_REGRET  # what docs/objectives.md measured
+    assert MEASURED["judge_win_rate_kl"].worst_regret <= POOR_REGRET
     data = _pairwise_file(tmp_path / "pairs.jsonl", 400)
     path = tmp_path / "proxy.yaml"
     path.write_text(
@@ -284,8 +288,9 @@ def test_validate_warns_of_a_proxy_objective_on_a_users_file_and_names_the_bette
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1
-    assert "objectives.0.metric: preference_accuracy" in warnings[0] and "judge_win_rate" in warnings[0]
-    judged = _sweep_file(tmp_path, {"path": str(data)}, {"train_on": "heldout", "fraction": 0.2})
+    assert "objectives.0.metric: preference_accuracy" in warnings[0]
+    assert "optimise judge_win_rate_kl with judge: {train_on: heldout, fraction: 0.2} instead" in warnings[0]
+    judged = _sweep_file(tmp_path, {"path": str(data)}, {"train_on": "heldout", "fraction": 0.2}, "judge_win_rate_kl")
     done = run_cli("validate", str(judged))
     assert done.returncode == 0, done.stderr
     assert "warning:" not in done.stderr

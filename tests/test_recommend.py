@@ -483,7 +483,7 @@ def test_every_drafted_sweep_passes_parse_sweep_with_trl(tmp_path: Path) -> None
         elif rec.situation.data_type == "prompt":  # no pairs to train a judge on
             assert metric == "reward" and spec.judge is None
         else:  # the objective with the best measured fidelity (docs/objectives.md)
-            assert metric == "judge_win_rate"
+            assert metric == "judge_win_rate_kl"
             assert spec.judge is not None and (spec.judge.train_on, spec.judge.fraction) == ("heldout", 0.2)
     assert written > 500
     assert list((tmp_path / "sweeps").glob(".*")) == [], "no temporary files left behind"
@@ -499,7 +499,7 @@ def test_sweep_content_for_dpo_on_a_data_file(tmp_path: Path) -> None:
     assert spec["name"] == "hh-rlhf-harmless-test-dpo"
     assert spec["model"] == "builtin:tiny-sft"
     assert spec["data"] == {"path": "/data/hh-rlhf-harmless/test.jsonl.gz"}
-    assert spec["objectives"] == [{"metric": "judge_win_rate", "direction": "maximize"}]
+    assert spec["objectives"] == [{"metric": "judge_win_rate_kl", "direction": "maximize"}]
     assert spec["judge"] == {"train_on": "heldout", "fraction": 0.2}
     assert spec["enqueue"][0]["beta"] == 0.1
     assert spec["budget"]["n_trials"] == rec.top.estimate.trials_affordable
@@ -523,7 +523,7 @@ def test_sweep_for_ipo_and_for_the_online_top_candidate() -> None:
     if online.situation.data_type == "prompt":
         assert draft.spec["objectives"] == [{"metric": "reward", "direction": "maximize"}]
     else:  # feedback to train a judge on: the judged objective, not the reward model's own score
-        assert draft.spec["objectives"] == [{"metric": "judge_win_rate", "direction": "maximize"}]
+        assert draft.spec["objectives"] == [{"metric": "judge_win_rate_kl", "direction": "maximize"}]
     assert any("reward_function: module:function" in c for c in draft.comments)
 
 

@@ -128,7 +128,7 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
         comments.append(
             "objectives: a file of prompts alone has no pairs to train a judge on, so the sweep optimises the "
             "training reward, which online methods over-optimise (docs/objectives.md); give a judge "
-            "(judge: {reward_model: PATH} or {function: module:fn}) and optimise judge_win_rate where you can."
+            "(judge: {reward_model: PATH} or {function: module:fn}) and optimise judge_win_rate_kl where you can."
         )
     spec: dict[str, Any] = {
         "name": sweep_name(s.data_path, chosen.algorithm),
@@ -154,7 +154,8 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
         spec["judge"] = dict(RECOMMENDED_JUDGE)
         comments.append(
             "judge: a reward model trained once on the pairs of 20% of the train prompts, which no trial trains "
-            "on; trials are scored by their win rate against the starting policy under it (docs/objectives.md)."
+            "on; trials are scored by their win rate against the starting policy under it, less 0.01 per nat of "
+            "KL (judge_win_rate_kl: the objective with the best measured fidelity, docs/objectives.md)."
         )
     spec["fixed"] = dict(space.fixed)
     spec["lora"] = None if s.method == "full" else {"r": 8, "lora_alpha": 16}

@@ -46,6 +46,30 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     return (concordant - discordant) / denominator if denominator else math.nan
 
 
+def resolved_tau(
+    candidate: Sequence[float], gold: Sequence[float], gold_again: Sequence[float], *, min_gap: float = 0.02
+) -> float:
+    """Kendall's tau over the pairs of trials whose order the truth itself resolves: two independent
+    evaluations of the gold win rate (``gold``, ``gold_again``) order them the same way and their mean
+    gap is at least ``min_gap``. Pairs within noise of each other carry no truth to agree with; plain tau
+    counts them as coin flips. NaN when no pair is resolved."""
+    if not len(candidate) == len(gold) == len(gold_again):
+        raise ValueError("resolved_tau needs sequences of one length")
+    concordant = discordant = 0
+    for i in range(len(gold)):
+        for j in range(i + 1, len(gold)):
+            first, second = gold[i] - gold[j], gold_again[i] - gold_again[j]
+            if first * second <= 0 or abs(first + second) / 2 < min_gap:
+                continue
+            picked = candidate[i] - candidate[j]
+            if picked * first > 0:
+                concordant += 1
+            elif picked * first < 0:
+                discordant += 1
+    total = concordant + discordant
+    return (concordant - discordant) / total if total else math.nan
+
+
 def top1_regret(candidate: Sequence[float], gold: Sequence[float], *, maximize: bool = True) -> float:
     """Gold of the gold-best trial minus gold of the candidate's best trial (ties: the worst of them by gold)."""
     if not candidate or len(candidate) != len(gold):
@@ -89,4 +113,4 @@ def objective_agreement(record: StudyRecord, trials: Sequence[TrialRecord]) -> A
     )
 
 
-__all__ = ["GOLD_METRIC", "Agreement", "kendall_tau", "objective_agreement", "top1_regret"]
+__all__ = ["GOLD_METRIC", "Agreement", "kendall_tau", "objective_agreement", "resolved_tau", "top1_regret"]

@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,21 +148,54 @@ def run_study(name: str, setup: dict[str, Any], n_trials: int) -> list[Any]:
         },
         where=name,
     )
-    results: list[Any] = []
-
     def train(config: Any, **kwargs: Any) -> Any:
         result = run_training(config, **kwargs)
         if result.status == "completed":  # the noise ceiling: the gold win rate under another eval seed
             again = reevaluate(config, result.output_dir, n_prompts=config.eval.n_prompts, seeds=[4321])
             result.metrics["win_rate_seed2"] = again.metrics["win_rate"]
-        results.append(result)
         return result
 
-    finished = 0
-    while sum(r.status == "completed" for r in results) < n_trials:
-        missing = n_trials - sum(r.status == "completed" for r in results)
-        finished = run_sweep(spec, train=train, n_trials=finished + missing).n_finished
-    return results
+    while True:
+        trials = study_trials(spec.name)
+        completed = sum(t.status == "completed" for t in trials)
+        if completed >= n_trials:
+            return trials
+        run_sweep(spec, train=train, n_trials=len(trials) + n_trials - completed)  # failed ones do not count
+
+
+@dataclass
+class Trial:
+    """A finished trial as the study stored it (so a resumed benchmark sees every trial)."""
+
+    name: str
+    status: str
+    metrics: dict[str, float]
+    timings: dict[str, float]
+    runtime_s: float
+
+
+def study_trials(name: str) -> list[Trial]:
+    """The finished trials of a study under the benchmark's studies root ([] before it exists)."""
+    from alignlab.errors import UserInputError
+    from alignlab.sweep import records
+    from alignlab.sweep.catalog import open_study
+
+    try:
+        study = open_study(name).study
+    except UserInputError:
+        return []
+    states = {"COMPLETE": "completed", "FAIL": "failed", "PRUNED": "pruned"}
+    return [
+        Trial(
+            f"{t.user_attrs.get(records.TrialAttr.ALGORITHM)}-trial-{t.number}",
+            states[t.state.name],
+            dict(t.user_attrs.get(records.TrialAttr.METRICS) or {}),
+            dict(t.user_attrs.get(records.TrialAttr.TIMINGS) or {}),
+            float(t.user_attrs.get(records.TrialAttr.RUNTIME_S) or 0.0),
+        )
+        for t in study.get_trials(deepcopy=False)
+        if t.state.name in states and records.counts(t)
+    ]
 
 
 def study_rows(name: str, results: list[Any]) -> tuple[list[list[Any]], dict[str, Any]]:
@@ -169,8 +203,9 @@ def study_rows(name: str, results: list[Any]) -> tuple[list[list[Any]], dict[str
     gold = [r.metrics["win_rate"] for r in done]
     rows = []
     summary: dict[str, Any] = {"study": name, "completed": len(done), "candidates": {}}
-    from alignlab.sweep.fidelity import kendall_tau, top1_regret
+    from alignlab.sweep.fidelity import kendall_tau, resolved_tau, top1_regret
 
+    again = [r.metrics["win_rate_seed2"] for r in done]
     for label, score in _candidates().items():
         values = [score(r.metrics) for r in done]
         finite = [v if v != -math.inf else min([x for x in values if x != -math.inf], default=0.0) - 1 for v in values]
@@ -178,8 +213,9 @@ def study_rows(name: str, results: list[Any]) -> tuple[list[list[Any]], dict[str
         regret = top1_regret(finite, gold)
         top = done[max(range(len(done)), key=lambda i: (finite[i], -gold[i]))] if done else None
         length = top.metrics["response_length"] if top is not None else math.nan
-        rows.append([label, round(tau, 2), round(regret, 3), round(length, 1)])
-        summary["candidates"][label] = {"tau": tau, "regret": regret, "top_length": length}
+        resolved = resolved_tau(finite, gold, again)
+        rows.append([label, round(tau, 2), round(resolved, 2), round(regret, 3), round(length, 1)])
+        summary["candidates"][label] = {"tau": tau, "resolved_tau": resolved, "regret": regret, "top_length": length}
     return rows, summary
 
 
@@ -189,8 +225,12 @@ def main() -> None:
     parser.add_argument("--unseen", action="store_true", help="also the study with another loss, seed and ranges")
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--out", type=Path, help="write every trial's metrics and the summary as JSON")
-    parser.add_argument("--studies-root", type=Path, help="default: a fresh temporary folder")
+    parser.add_argument("--studies-root", type=Path, help="default: a fresh temporary folder (an existing one resumes)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 where other jobs share the cores)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     os.environ["ALIGNLAB_STUDIES"] = str(args.studies_root or tempfile.mkdtemp(prefix="alignlab-fidelity-"))
     print(f"load average at start: {os.getloadavg()}")
     plan = {name: STUDIES[name] for name in args.studies}
@@ -211,7 +251,8 @@ def main() -> None:
         print_table(
             f"{name}: {summary['completed']} completed trials ({setup['algorithm']} {setup['fixed'].get('loss_type', '')}, "
             f"{setup['sampler']['type']}, seed {setup['seed']}), {wall:.0f} s",
-            ["candidate objective", "Kendall tau with gold win rate", "top-1 regret", "response length of its top trial"],
+            ["candidate objective", "Kendall tau with gold win rate", "tau over pairs the truth resolves", "top-1 regret",
+             "response length of its top trial"],
             rows,
         )
         done = [r for r in results if r.status == "completed"]
@@ -242,14 +283,19 @@ def main() -> None:
     labels = list(_candidates())
     print_table(
         "Every study: worst Kendall tau and worst top-1 regret per candidate",
-        ["candidate objective", "worst tau", "mean tau", "worst regret", *[s["study"] for s in summaries]],
+        ["candidate objective", "worst tau", "mean tau", "worst resolved tau", "worst regret",
+         *[f"{s['study']}: tau / resolved / regret" for s in summaries]],
         [
             [
                 label,
                 round(min(s["candidates"][label]["tau"] for s in summaries), 2),
                 round(statistics.mean(s["candidates"][label]["tau"] for s in summaries), 2),
+                round(min(s["candidates"][label]["resolved_tau"] for s in summaries), 2),
                 round(max(s["candidates"][label]["regret"] for s in summaries), 3),
-                *[f"{s['candidates'][label]['tau']:.2f} / {s['candidates'][label]['regret']:.3f}" for s in summaries],
+                *[
+                    f"{c['tau']:.2f} / {c['resolved_tau']:.2f} / {c['regret']:.3f}"
+                    for c in (s["candidates"][label] for s in summaries)
+                ],
             ]
             for label in labels
         ],
