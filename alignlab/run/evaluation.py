@@ -374,7 +374,7 @@ def evaluate_policy(
             units["judge_win_rate_kl"] = unit_values(key, priced)
         if judge.accuracy is not None:
             metrics["judge_accuracy"] = judge.accuracy
-            units["judge_accuracy"] = unit_values(pairs_key(pairs), judge.accuracy_units)
+            units["judge_accuracy"] = unit_values(pairs_key(pairs[: len(judge.accuracy_units)]), judge.accuracy_units)
         judge_seconds = time.perf_counter() - started
     for k in range(min(32, len(samples.texts))):
         row: dict[str, Any] = {"prompt": texts[samples.prompt_index[k]], "response": samples.texts[k]}
