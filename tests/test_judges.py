@@ -151,6 +151,11 @@ def test_a_judged_sweep_records_its_judge_and_says_how_far_to_trust_the_winner(s
     assert any(line.startswith("judge heldout:0.2: ranks") for line in best.trust)
     assert any("Kendall tau" in line and "gold win_rate" in line for line in best.trust)
     assert "win_rate" in best.metrics  # the gold win rate logged beside the judged objective
+    from alignlab.results.compare import compare_table
+
+    table = compare_table(["judged"], use_mlflow=False)
+    assert "response_length" in table.columns  # judges favour longer answers: the length beside them
+    assert table.attrs["judges"]["judged"]["source"] == "heldout:0.2"
 
 
 # ---- bad input: one line each, nothing created ----------------------------------------------------------

@@ -68,6 +68,12 @@ def _render_table(df: pd.DataFrame) -> None:
     console.print(table)
     if df.attrs.get("noise"):
         console.print(df.attrs["noise"], markup=False)
+    for study, judge in (df.attrs.get("judges") or {}).items():
+        console.print(
+            f"judge of {study}: {judge.get('source')}, ranks {float(judge.get('accuracy', 0.0)):.1%} of the held-out "
+            "pairs right (pairs it never trained on)",
+            markup=False,
+        )
     from alignlab.sweep.noise import NO_UNITS
 
     if df.attrs.get("no_units"):

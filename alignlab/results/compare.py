@@ -58,6 +58,8 @@ def _rows(
         metric_cols += [o.metric for o in rec.objectives if o.metric not in metric_cols]
     if "kl" not in metric_cols:
         metric_cols.append("kl")
+    if any(rec.judge is not None for rec in records):  # judges favour longer answers: show the length beside
+        metric_cols += [m for m in ("response_length",) if m not in metric_cols]
     with_feasible = any(rec.constraints for rec in records)
     from alignlab.sweep.noise import trial_estimate
 
@@ -154,6 +156,7 @@ def table(records: Sequence[StudyRecord], *, top: int | None = None, use_mlflow:
     df.attrs["experiment_ids"] = {rec.name: rec.experiment_id for rec in records}
     df.attrs["noise"] = noise
     df.attrs["no_units"] = no_units
+    df.attrs["judges"] = {rec.name: rec.judge for rec in records if rec.judge is not None}
     return df
 
 
