@@ -19,7 +19,7 @@ def validate(
     from alignlab.validate import validate_files
 
     checks = validate_files(files)
-    for warning in (w for c in checks for w in c.warnings):
+    for warning in (w for c in checks if c.ok for w in c.warnings):  # advice on a file that is otherwise right
         typer.echo(f"warning: {warning}", err=True)
     for check in (c for c in checks if c.ok):
         typer.echo(

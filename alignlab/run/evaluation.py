@@ -286,15 +286,7 @@ def evaluate_policy(
     raw_prompts = list(prompts[: settings.n_prompts])
     texts = [prompt_text(p, tokenizer) for p in raw_prompts]
     metrics: dict[str, float] = {}
-    samples = sample(
-        model,
-        tokenizer,
-        texts,
-        n=settings.samples_per_prompt,
-        max_new_tokens=settings.max_new_tokens,
-        temperature=settings.temperature,
-        seed=settings.seed,
-    )
+    samples = _draw(model, tokenizer, texts, settings)
     key = prompts_key(texts)
     units: Units = {}
 
@@ -415,15 +407,7 @@ def _reference_samples(
 
     def draw() -> _ReferenceSamples:
         with reference_of(model, ref_model) as ref:
-            drawn = sample(
-                ref,
-                tokenizer,
-                texts,
-                n=settings.samples_per_prompt,
-                max_new_tokens=settings.max_new_tokens,
-                temperature=settings.temperature,
-                seed=settings.seed,
-            )
+            drawn = _draw(ref, tokenizer, texts, settings)
         return _ReferenceSamples(
             key, list(drawn.texts), [list(ids) for ids in drawn.response_ids], list(drawn.prompt_index)
         )
@@ -454,6 +438,19 @@ def reference_gold_rewards(
         ),
     )
     return rewards
+
+
+def _draw(model: Any, tokenizer: Any, texts: list[str], settings: EvalSettings) -> Any:
+    """``settings.samples_per_prompt`` samples of each prompt, as every evaluation draws them (fixed seed)."""
+    return sample(
+        model,
+        tokenizer,
+        texts,
+        n=settings.samples_per_prompt,
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        seed=settings.seed,
+    )
 
 
 def _cached(cache: dict[str, Any] | None, key: str, compute: Any) -> Any:
