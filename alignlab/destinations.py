@@ -60,7 +60,24 @@ def folder_problems(path: str | Path, *, key: str, purpose: str = "") -> list[st
         return [f"{key}: {folder} cannot be created: {parent} is a file, not a folder{why}"]
     if not os.access(parent, os.W_OK | os.X_OK):
         return [f"{key}: {folder} cannot be created: {parent} {_not_writable(parent)}{why}"]
+    if problem := _refuses_folders(parent):
+        return [f"{key}: {folder} cannot be created: {parent} {problem}{why}"]
     return []
+
+
+def _refuses_folders(parent: Path) -> str | None:
+    """Why ``parent`` refuses new folders though its permissions allow them, or None: a read-only mount
+    (root passes every permission check there) or a filesystem that stores no files (a pseudo filesystem
+    such as /proc). Read from statvfs, without writing."""
+    try:
+        stats = os.statvfs(parent)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "is on a read-only filesystem"
+    if stats.f_blocks == 0:
+        return "accepts no new folders (a filesystem that stores no files, such as /proc)"
+    return None
 
 
 def file_problems(path: str | Path, *, key: str, purpose: str = "") -> list[str]:

@@ -451,6 +451,11 @@ CASES: list[Case] = [
     ),
     Case("storage-option-unknown-scheme", sweep({}, run=["--storage", "foo://x"]), ["--storage: foo://x: unknown kind of database"]),
     Case(
+        "storage-in-a-pseudo-filesystem",  # /proc passes every permission check, yet accepts no folder
+        sweep({}, run=["--storage", "sqlite:////proc/alignlab-nope/x.db"]),
+        ["--storage: /proc/alignlab-nope cannot be created: /proc accepts no new folders"],
+    ),
+    Case(
         "storage-env-unknown-scheme",
         setenv("ALIGNLAB_STORAGE", "foo://x", sweep({})),
         ["$ALIGNLAB_STORAGE: foo://x: unknown kind of database"],
