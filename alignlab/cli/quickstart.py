@@ -30,12 +30,19 @@ def quickstart(
     console = Console(highlight=False)
     started = time.monotonic()
     console.rule("[bold]1. The built-in task")
+    parts: list[str] = []
+
+    def on_build(part: str) -> None:
+        parts.append(part)
+        status.update("unpacking the task shipped with alignlab..." if part == "prebuilt" else f"building {part}...")
+
     with console.status("building the task (tokenizer, tiny Llama, SFT policy, feedback data)...") as status:
-        assets = qs.build_task(on_build=lambda part: status.update(f"building {part}..."))
+        assets = qs.build_task(on_build=on_build)
+    how = {(): "cached", ("prebuilt",): "unpacked from the package"}.get(tuple(parts), "built")
     console.print(
         "A synthetic review task with a programmatic gold reward (alignlab.task): a tiny Llama, SFT-trained on "
         f"demonstrations of mixed quality, then sampled and labelled by the gold reward. Ready in {qs.elapsed(started)} "
-        f"({assets.root})."
+        f"({how}; {assets.root})."
     )
 
     console.rule("[bold]2. What to run")

@@ -272,6 +272,7 @@ def ensure_task_assets(
     seed: int = 0,
     config: TaskConfig | None = None,
     on_build: Callable[[str], None] | None = None,
+    prebuilt: bool = True,
 ) -> TaskAssets:
     """Build what is missing of the task under ``cache_dir/<fingerprint>/`` and return the paths.
 
@@ -279,6 +280,8 @@ def ensure_task_assets(
     ``feedback/<kind>.jsonl``. Each part is written atomically, so an interrupted build leaves only
     complete parts and the next call builds the rest; once all exist a call only checks paths.
     ``on_build(part)`` is called before each part is built (for progress reporting and tests).
+    Where nothing of the task is cached yet and alignlab ships this very task (``prebuilt``,
+    alignlab.task.prebuilt), it is unpacked instead of built (``on_build("prebuilt")``).
     """
     config = config or TaskConfig()
     unknown = [k for k in config.feedback_kinds if k not in FEEDBACK_KINDS]
@@ -288,6 +291,14 @@ def ensure_task_assets(
         )
     assets = task_paths(cache_dir, seed=seed, config=config)
     root = assets.root
+    if prebuilt and not root.exists():
+        from alignlab.task.prebuilt import archive_path, unpack
+
+        archive = archive_path(root.name.removeprefix("task-"))
+        if archive.is_file():
+            if on_build is not None:
+                on_build("prebuilt")
+            unpack(archive, root)
     (root / "feedback").mkdir(parents=True, exist_ok=True)
     missing = [
         name
