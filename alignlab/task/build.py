@@ -288,7 +288,8 @@ def ensure_task_assets(
     complete parts and the next call builds the rest; once all exist a call only checks paths.
     ``on_build(part)`` is called before each part is built (for progress reporting and tests).
     Where nothing of the task is cached yet and alignlab ships this very task (``prebuilt``,
-    alignlab.task.prebuilt), it is unpacked instead of built (``on_build("prebuilt")``).
+    alignlab.task.prebuilt), it is unpacked instead of built (``on_build("prebuilt")``), unless the
+    environment sets ``ALIGNLAB_NO_PREBUILT_TASK`` (to measure the build).
     """
     config = config or TaskConfig()
     unknown = [k for k in config.feedback_kinds if k not in FEEDBACK_KINDS]
@@ -298,7 +299,7 @@ def ensure_task_assets(
         )
     assets = task_paths(cache_dir, seed=seed, config=config)
     root = assets.root
-    if prebuilt and not root.exists():
+    if prebuilt and not os.environ.get("ALIGNLAB_NO_PREBUILT_TASK") and not root.exists():
         from alignlab.task.prebuilt import archive_path, unpack
 
         archive = archive_path(root.name.removeprefix("task-"))
