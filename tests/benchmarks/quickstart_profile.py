@@ -1,9 +1,10 @@
 """Where the quick start's time goes: ``alignlab quickstart`` profiled, in one process and on workers.
 
-    python tests/benchmarks/quickstart_profile.py [--workers 1 2] [--build]
+    python tests/benchmarks/quickstart_profile.py [--workers 1 2 auto] [--build]
 
 Each run is the README's ``alignlab quickstart`` in a fresh studies root and a fresh, empty cache (so
-the built-in task is unpacked from the package, or built with ``--build``), with ``--workers N``. Every
+the built-in task is unpacked from the package, or built with ``--build``), with ``--workers N`` (``auto``:
+the flag left out, the quick start's own choice; the only choice before the flag existed). Every
 Python process of the run (the command and its worker processes) is profiled with cProfile (a
 ``sitecustomize`` on PYTHONPATH starts it and writes the profile at exit), and the profiles are summed.
 The table gives the wall time of the command and, per part, the seconds summed over its processes:
@@ -105,7 +106,7 @@ def parts(profile_dir: Path) -> dict[str, str]:
     }
 
 
-def quickstart(workers: int, *, build: bool, profile: bool) -> tuple[float, Path | None]:
+def quickstart(workers: str, *, build: bool, profile: bool) -> tuple[float, Path | None]:
     """Wall seconds of one fresh quick start, and the folder of its profiles."""
     root = Path(tempfile.mkdtemp(prefix="alignlab-bench-qsprofile-"))
     env = {**os.environ, "ALIGNLAB_STUDIES": str(root / "studies"), "ALIGNLAB_CACHE": str(root / "cache")}
@@ -123,7 +124,7 @@ def quickstart(workers: int, *, build: bool, profile: bool) -> tuple[float, Path
         env["ALIGNLAB_NO_PREBUILT_TASK"] = "1"
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "alignlab.cli", "quickstart", "--workers", str(workers)],
+        [sys.executable, "-m", "alignlab.cli", "quickstart", *([] if workers == "auto" else ["--workers", workers])],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     wall = time.monotonic() - started
@@ -134,7 +135,7 @@ def quickstart(workers: int, *, build: bool, profile: bool) -> tuple[float, Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", nargs="+", default=["1", "2"], help="numbers, or auto (the flag left out)")
     parser.add_argument("--build", action="store_true", help="build the task instead of unpacking it")
     args = parser.parse_args()
     import alignlab
@@ -145,7 +146,7 @@ def main() -> None:
         wall, _ = quickstart(workers, build=args.build, profile=False)
         wall_profiled, profile_dir = quickstart(workers, build=args.build, profile=True)
         assert profile_dir is not None
-        columns[f"--workers {workers}"] = {
+        columns["workers: auto" if workers == "auto" else f"--workers {workers}"] = {
             "wall s, not profiled": f"{wall:.1f}",
             "wall s, profiled": f"{wall_profiled:.1f}",
             **parts(profile_dir),
