@@ -8,7 +8,8 @@ the flag left out, the quick start's own choice; the only choice before the flag
 Python process of the run (the command and its worker processes) is profiled with cProfile (a
 ``sitecustomize`` on PYTHONPATH starts it and writes the profile at exit), and the profiles are summed.
 The table gives the wall time of the command and, per part, the seconds summed over its processes:
-with 2 workers the parts add up to about twice the wall time, since the workers run side by side.
+with 2 workers the parts add up to about twice the wall time, since the workers run side by side. The
+parts overlap where one runs inside another: an import made during a trial counts in both.
 
 Parts: imports (every module's import, torch's included), the task (unpack or build), recommend,
 ``trainer.train()`` (the training steps, with the evaluations during training), the evaluations (all of
@@ -60,16 +61,22 @@ def _cum(stats: dict[Key, tuple], file_part: str, name: str) -> tuple[float, int
     return seconds, calls
 
 
-def _into(stats: dict[Key, tuple], package: str) -> float:
-    """Seconds spent in calls alignlab's own code makes into ``package`` (its callees included)."""
+def _calls(stats: dict[Key, tuple], callee_part: str, caller_part: str) -> float:
+    """Seconds in calls from files whose path has ``caller_part`` into files with ``callee_part``."""
     total = 0.0
     for (filename, _, _), (_, _, _, _, callers) in stats.items():
-        if f"/{package}/" not in filename:
+        if callee_part not in filename:
             continue
         for (caller_file, _, _), (_, _, _, ct) in callers.items():
-            if "/alignlab/" in caller_file:
+            if caller_part in caller_file and callee_part not in caller_file:
                 total += ct
     return total
+
+
+def _into(stats: dict[Key, tuple], package: str) -> float:
+    """Seconds in calls alignlab makes into ``package``, less what ``package`` calls back into alignlab
+    (Optuna's ``optimize`` runs the trial: that part is the trial's, not Optuna's)."""
+    return _calls(stats, f"/{package}/", "/alignlab/") - _calls(stats, "/alignlab/", f"/{package}/")
 
 
 def parts(profile_dir: Path) -> dict[str, str]:
