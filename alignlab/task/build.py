@@ -53,8 +53,9 @@ PAD_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<eos>", "<unk>"
 
 #: The modules alignment runs on the built-in task adapt with LoRA: the blocks' linear layers and the
 #: output layer. PEFT's ``all-linear`` leaves ``lm_head`` out, and on this task (where every decision is
-#: which adjective token to emit) that caps every algorithm near a 0.6 win rate (docs/results.md, "The
-#: ceiling"). The shipped sweeps and run configs and the benchmarks use these settings.
+#: which adjective token to emit) that caps every algorithm near a 0.6 win rate (docs/results.md, "Why
+#: the adapter includes the output layer"). The shipped sweeps and run configs and the benchmarks use
+#: these settings.
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
 TASK_LORA: dict[str, Any] = {"r": 8, "lora_alpha": 16, "target_modules": list(LORA_TARGETS)}
 
