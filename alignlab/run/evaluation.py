@@ -329,7 +329,7 @@ def evaluate_policy(
     if reward_model is not None or reward_function is not None:
         sampled_prompts = [texts[i] for i in samples.prompt_index]
         if reward_function is not None:
-            from alignlab.run.rewards import score
+            from alignlab.run.reward_functions import score
 
             scores = score(reward_function, sampled_prompts, samples.texts)
         else:

@@ -298,7 +298,7 @@ def data_source(config: RunConfig, train_kind: str) -> DataSource:
 
 def _detect(file: Path, config: RunConfig, lost: list[str]) -> DataSource:
     from alignlab.data import open_feedback
-    from alignlab.data.readers import open_source
+    from alignlab.data.sources import open_source
 
     try:
         stream = open_feedback(file, **config.data.read_options())
