@@ -28,6 +28,8 @@ from alignlab.run.config import RunConfig
 from alignlab.run.rewards import DEFAULT_REWARD_MODEL
 from alignlab.sweep.rendering import DataSource, Rendered, convert_hint, data_source, model_folder
 
+#: The stage whose ``pref_loss`` picks among TRL's DPO losses (SimPO and ORPO name theirs in their modules).
+LOSS_STAGE = "dpo"
 #: TRL DPOConfig loss types LLaMA-Factory's ``pref_loss`` has (it also has kto_pair, orpo, simpo).
 DPO_LOSSES: tuple[str, ...] = ("sigmoid", "hinge", "ipo")
 #: TRL's defaults written out whether or not the trial set them (LLaMA-Factory's defaults differ).
@@ -123,7 +125,7 @@ def _pref_loss(
     """``(pref_loss, pref_ftx)`` of a preference stage; None for the others."""
     if factory.pref_loss is not None:
         return factory.pref_loss, 0.0
-    if factory.stage != "dpo":
+    if factory.stage != LOSS_STAGE:
         if "loss_type" in params and params["loss_type"] not in ("kto", ["kto"]):
             lost.append(f"loss_type={params['loss_type']}: LLaMA-Factory's {config.algorithm} has one loss")
         return None
