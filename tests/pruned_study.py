@@ -16,7 +16,7 @@ from pathlib import Path
 from alignlab.run.config import RunConfig
 from alignlab.run.training import EvaluateHook, RunResult, StepHook
 from alignlab.sweep import catalog
-from alignlab.sweep.spec import parse_sweep
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.study import run_sweep
 
 NAME = "pruned"

@@ -45,8 +45,8 @@ from alignlab.run import tracking
 from alignlab.run.config import RunConfig
 from alignlab.run.training import EvaluateHook, RunResult, StepHook
 from alignlab.sweep import catalog
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.records import StudyAttr, TrialAttr
-from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.study import run_sweep
 
 DPO_STUDY = "dpo-beta"

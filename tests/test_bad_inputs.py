@@ -463,7 +463,7 @@ def huge_model(folder: Path) -> Path:
 
 
 def test_the_disk_need_of_a_run_is_its_outputs_twice_plus_a_margin(tmp_path: Path) -> None:
-    from alignlab.shapes import shape_from_config
+    from alignlab.recommend.shapes import shape_from_config
     from alignlab.run.config import LoraSettings
     from alignlab.run.disk import BYTES_PER_PARAM, MARGIN_BYTES, run_disk_need
 
@@ -498,7 +498,7 @@ def test_no_room_for_a_run_is_refused_before_anything_is_created(
 def test_a_sweep_checks_the_room_for_each_trial(tmp_path: Path) -> None:
     from alignlab.errors import UserInputError
     from alignlab.run.disk import room_for_trial
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
 
     raw = {
         "name": "no-room", "algorithm": "dpo", "model": "builtin:tiny-sft", "data": {"task": "builtin"},

@@ -181,7 +181,7 @@ def test_cli_best_json_carries_the_standard_error(tmp_path: Path, monkeypatch: p
 def test_confirm_re_evaluates_real_adapters_and_records_it_in_mlflow(studies_root: Path) -> None:
     from test_studies import tiny_sweep
 
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
     from alignlab.sweep.study import run_sweep
 
     run_sweep(parse_sweep(tiny_sweep("confirmable")))

@@ -37,8 +37,8 @@ from alignlab.run import tracking
 from alignlab.run.config import RunConfig
 from alignlab.run.training import RunResult
 from alignlab.sweep import catalog, records
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.portable import follow_moved_artifacts
-from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.study import run_sweep
 
 __all__ = ["built_studies"]  # a fixture, imported for pytest

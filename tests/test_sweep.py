@@ -26,10 +26,11 @@ from alignlab.run.config import RunConfig, parse_run_config
 from alignlab.run.training import EvaluateHook, RunResult, StepHook
 from alignlab.sweep import catalog, records
 from alignlab.sweep.best import pareto_front, select_best
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.export import export_best
 from alignlab.sweep.records import StudyRecord, TrialAttr, TrialRecord, constraint_values, finished_count
 from alignlab.sweep.samplers import grid
-from alignlab.sweep.spec import Constraint, Objective, SweepSpec, parse_sweep
+from alignlab.sweep.spec import Constraint, Objective, SweepSpec
 from alignlab.sweep.study import run_sweep, trial_config
 
 runner = CliRunner()

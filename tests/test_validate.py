@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from alignlab.cli import app
 from alignlab.run.config import load_run_config
-from alignlab.sweep.spec import load_sweep
+from alignlab.sweep.checks import load_sweep
 from alignlab.validate import FileCheck, file_kind, load_valid_run_config, load_valid_sweep, validate_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -194,6 +194,28 @@ def test_a_sweep_with_three_problems(workdir: Path) -> None:
         "or one of builtin:tiny, builtin:tiny-sft, builtin:tiny-rm, smollm2-135m)",
         f"{where}: data.path: missing.jsonl: no such file or folder",
     ]
+
+
+@pytest.mark.parametrize("misspelt_in", ["fixed", "search"])
+def test_a_bad_range_hides_no_trl_field_problem(workdir: Path, misspelt_in: str) -> None:
+    """The schema (a search range with low > high) and the TRL layer (a negative max_steps, a misspelt
+    learning_rate) fail in the same file: all three lines at once, not the schema's alone."""
+    raw = sweep(workdir)
+    raw["search"] = {"beta": {"type": "float", "low": 1.0, "high": 0.1, "log": True}}
+    raw["fixed"] = {**raw.get("fixed", {}), "max_steps": -5}
+    if misspelt_in == "fixed":
+        raw["fixed"]["learnin_rate"] = 1.0e-5
+    else:
+        raw["search"]["learnin_rate"] = {"type": "float", "low": 1.0e-6, "high": 1.0e-4, "log": True}
+    path = workdir / "three.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"error: {path}: ") for line in lines), lines
+    assert f"error: {path}: search.beta: low must be < high, but got low=1.0 and high=0.1" in lines
+    assert f"error: {path}: fixed.max_steps: must be -1 (train by epochs) or > 0, but got -5" in lines
+    assert any(line.startswith(f"error: {path}: {misspelt_in}.learnin_rate: not a field of TRL") for line in lines)
 
 
 def test_every_file_is_checked_even_after_a_broken_one(workdir: Path) -> None:

@@ -29,8 +29,8 @@ from typer.testing import CliRunner
 from alignlab.cli import app
 from alignlab.errors import UserInputError
 from alignlab.sweep import catalog, records, secrets
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.claims import worker_seed
-from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.storage import connection_error, driver_problems, open_storage
 from alignlab.sweep.workers import describe, parse_workers, plan_workers, worker_command
 

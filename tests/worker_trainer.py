@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     from alignlab.run.config import read_yaml
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
     from alignlab.sweep.study import run_sweep
 
     args = sys.argv[1:] if argv is None else argv

@@ -129,7 +129,7 @@ def _room_for_the_first_trial(spec: Any) -> None:
     """The disk's room for a trial, checked before the study is created (each later trial is checked
     by the runner before it is claimed: alignlab.run.disk)."""
     from alignlab.paths import study_dir
-    from alignlab.run.disk import room_for_trial
+    from alignlab.sweep.preflight import room_for_trial
 
     room_for_trial(spec, study_dir(spec.name) / "trials")
 

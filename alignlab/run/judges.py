@@ -281,7 +281,7 @@ def judge_problems(settings: JudgeSettings, *, builtin_data: bool) -> list[str]:
     if settings.reward_model is not None:
         return folder_problems(Path(settings.reward_model).expanduser(), key="judge.reward_model")
     if settings.function is not None:
-        from alignlab.run.rewards import reward_function_problems
+        from alignlab.run.reward_functions import reward_function_problems
 
         return [
             p.replace("reward_function:", "judge.function:", 1)

@@ -126,7 +126,7 @@ def _candidates() -> dict[str, Any]:
 def run_study(name: str, setup: dict[str, Any], n_trials: int) -> list[Any]:
     from alignlab.run.reevaluate import reevaluate
     from alignlab.run.training import run_training
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
     from alignlab.sweep.study import run_sweep
 
     spec = parse_sweep(
