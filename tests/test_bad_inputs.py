@@ -463,9 +463,9 @@ def huge_model(folder: Path) -> Path:
 
 
 def test_the_disk_need_of_a_run_is_its_outputs_twice_plus_a_margin(tmp_path: Path) -> None:
-    from alignlab.recommend.shapes import shape_from_config
     from alignlab.run.config import LoraSettings
     from alignlab.run.disk import BYTES_PER_PARAM, MARGIN_BYTES, run_disk_need
+    from alignlab.shapes import shape_from_config
 
     model = huge_model(tmp_path / "m")
     shape = shape_from_config(json.loads((model / "config.json").read_text()), name="m", where="m")

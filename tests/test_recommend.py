@@ -14,7 +14,7 @@ from alignlab.data import DataProfile, FeedbackData, LengthStats, profile_feedba
 from alignlab.errors import UserInputError
 from alignlab.recommend import RECOMMENDABLE, Recommendation, Situation, parse_model, recommend
 from alignlab.recommend.rules import RULES, Rule, check_rules, fired_rules, when
-from alignlab.recommend.search_spaces import kto_weight_range, search_space
+from alignlab.recommend.search_spaces import search_space
 from alignlab.recommend.situation import (
     AMPLE_PPO_TRIALS,
     FACTS,
@@ -34,6 +34,7 @@ from alignlab.recommend.sweep_draft import (
     sweep_name,
     write_sweep,
 )
+from alignlab.run.algorithms.kto import kto_weight_range
 
 
 def situation(data_type: str = "pairwise", n: int = 5000, model: str = "7b", **kwargs: Any) -> Situation:

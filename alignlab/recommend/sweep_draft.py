@@ -16,7 +16,7 @@ from typing import Any
 
 from alignlab.errors import UserInputError
 from alignlab.paths import write_atomic
-from alignlab.recommend.costs import DEFAULT_COMPUTE, PROFILES, RECOMMENDABLE
+from alignlab.recommend.costs import DEFAULT_COMPUTE, RECOMMENDABLE, profile_of
 from alignlab.recommend.ranking import Recommendation
 from alignlab.recommend.situation import DRAFT_REWARD_MODEL_FRACTION, reward_model_pairs, trains_reward_model
 from alignlab.sweep.objectives import RECOMMENDED, RECOMMENDED_JUDGE
@@ -96,7 +96,7 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
         )
     space = chosen.search_space
     run_as = space.sweep_algorithm
-    online = PROFILES[chosen.algorithm].generates
+    online = profile_of(chosen.algorithm).generates
 
     if s.model_ref is not None and (s.model_ref in BUILTIN_MODELS or Path(s.model_ref).expanduser().is_dir()):
         model = (

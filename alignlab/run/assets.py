@@ -96,7 +96,7 @@ def builtin_reward_model() -> Path:
     target = assets.root / "reward"
     if (target / "config.json").is_file():
         return target
-    from alignlab.run.algorithms.reward import train_reward_model
+    from alignlab.run.algorithms.reward_model import train_reward_model
 
     rows = load_feedback_rows(assets.feedback["pairwise"], kind="pairwise")
     train_reward_model(

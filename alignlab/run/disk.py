@@ -20,7 +20,7 @@ from alignlab.paths import check_free_space
 from alignlab.run.config import LoraSettings
 
 if TYPE_CHECKING:
-    from alignlab.recommend.shapes import ModelShape
+    from alignlab.shapes import ModelShape
 
 #: Room a run needs besides its weights and tokenizer: config, metrics, MLflow rows, the reference cache.
 MARGIN_BYTES = 64 * 1024 * 1024
@@ -49,8 +49,8 @@ def run_disk_need(model: str, lora: LoraSettings | None) -> int:
 
 
 def _shape(model: str) -> ModelShape | None:
-    """The model's shape from alignlab.recommend.shapes (built-in names, or a folder's config.json)."""
-    from alignlab.recommend.shapes import BUILTIN_SHAPES, shape_from_config
+    """The model's shape from alignlab.shapes (built-in names, or a folder's config.json)."""
+    from alignlab.shapes import BUILTIN_SHAPES, shape_from_config
 
     if model in BUILTIN_SHAPES:
         return BUILTIN_SHAPES[model]
