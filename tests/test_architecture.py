@@ -199,3 +199,30 @@ def test_only_the_algorithm_modules_branch_on_an_algorithm_name() -> None:
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+def test_the_package_surfaces_resolve_every_name_they_list() -> None:
+    import importlib
+
+    for package in ("alignlab.sweep", "alignlab.run", "alignlab.results"):
+        module = importlib.import_module(package)
+        assert module.__all__, package
+        for name in module.__all__:
+            assert getattr(module, name) is not None, f"{package}.{name}"
+
+
+def test_help_and_the_package_surfaces_import_nothing_heavy() -> None:
+    """``python -m alignlab --help`` and importing the sweep, run and results packages stay instant:
+    no torch, trl, mlflow or optuna (their names are imported on first use)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, runpy\n"
+        "import alignlab.sweep, alignlab.run, alignlab.results\n"
+        "sys.argv = ['alignlab', '--help']\n"
+        "try:\n    runpy.run_module('alignlab', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'trl', 'mlflow', 'optuna', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-2000:]
