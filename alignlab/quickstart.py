@@ -59,22 +59,28 @@ def sweep_path() -> Path:
 
 
 #: Workers pay once a machine has this many cores (or 2+ GPUs) and this many trials are left: each
-#: worker process pays about 8 s of imports, and torch's threads on a tiny model scale poorly
-#: (docs/benchmarks.md, "Sweeps on several workers").
+#: worker process pays its own imports (docs/benchmarks.md, "Sweeps on several workers").
 MIN_CORES_FOR_WORKERS = 2
 MIN_TRIALS_FOR_WORKERS = 4
+WHY_ONE_PROCESS = f"1 worker: workers pay from {MIN_CORES_FOR_WORKERS} cores and {MIN_TRIALS_FOR_WORKERS} trials left"
 
 
-def sweep_workers(remaining: int, *, cpus: int | None = None, gpus: list[str] | None = None) -> list[Any]:
+def sweep_workers(
+    remaining: int, *, workers: str = "auto", cpus: int | None = None, gpus: list[str] | None = None
+) -> list[Any]:
     """The local workers for the quick start's sweep (alignlab.sweep.workers plans), or [] to run it in
-    this process: one per GPU, else one per core, when there are enough of them and of trials left."""
-    from alignlab.sweep.workers import cpu_count, plan_workers, visible_gpus
+    this process. ``auto``: one per GPU, else one per core, when there are enough of them and of trials
+    left; a number: that many (1 = this process)."""
+    from alignlab.sweep.workers import cpu_count, parse_workers, plan_workers, visible_gpus
 
+    wanted = parse_workers(workers)
     cpus = cpu_count() if cpus is None else cpus
     gpus = visible_gpus() if gpus is None else gpus
-    if remaining < MIN_TRIALS_FOR_WORKERS or (len(gpus) < 2 and cpus < MIN_CORES_FOR_WORKERS):
+    if wanted == "auto" and (
+        remaining < MIN_TRIALS_FOR_WORKERS or (len(gpus) < 2 and cpus < MIN_CORES_FOR_WORKERS)
+    ):
         return []
-    plans = plan_workers("auto", remaining=remaining, cpus=cpus, gpus=gpus)
+    plans = plan_workers(wanted, remaining=remaining, cpus=cpus, gpus=gpus)
     return plans if len(plans) > 1 else []
 
 

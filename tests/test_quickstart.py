@@ -48,3 +48,16 @@ def test_the_quick_start_uses_workers_where_they_pay(
 ) -> None:
     plans = sweep_workers(remaining, cpus=cpus, gpus=gpus)
     assert (len(plans), plans[0].threads if plans else 0) == expected
+
+
+@pytest.mark.parametrize(("workers", "expected"), [("1", (0, 0)), ("2", (2, 1)), ("4", (4, 1))])
+def test_the_quick_start_takes_the_workers_it_is_told(workers: str, expected: tuple[int, int]) -> None:
+    plans = sweep_workers(12, workers=workers, cpus=2, gpus=[])
+    assert (len(plans), plans[0].threads if plans else 0) == expected
+
+
+def test_a_bad_worker_count_is_a_user_error() -> None:
+    from alignlab.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="--workers"):
+        sweep_workers(12, workers="none", cpus=2, gpus=[])

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PostgresCluster
+from pg_cluster import PostgresCluster
 from typer.testing import CliRunner
 
 from alignlab.cli import app

@@ -21,6 +21,12 @@ def quickstart(
     fresh: bool = typer.Option(
         False, "--fresh", help="Start the quickstart study over instead of resuming it."
     ),
+    workers: str = typer.Option(
+        "auto",
+        "--workers",
+        help="Local worker processes for the sweep: a number (1: in this process), or auto (the faster "
+        "way on this machine, docs/benchmarks.md).",
+    ),
 ) -> None:
     """Run the whole loop on the built-in gold-reward task: build, recommend, sweep, pick the best, compare."""
     from rich.console import Console
@@ -30,12 +36,19 @@ def quickstart(
     console = Console(highlight=False)
     started = time.monotonic()
     console.rule("[bold]1. The built-in task")
+    parts: list[str] = []
+
+    def on_build(part: str) -> None:
+        parts.append(part)
+        status.update("unpacking the task shipped with alignlab..." if part == "prebuilt" else f"building {part}...")
+
     with console.status("building the task (tokenizer, tiny Llama, SFT policy, feedback data)...") as status:
-        assets = qs.build_task(on_build=lambda part: status.update(f"building {part}..."))
+        assets = qs.build_task(on_build=on_build)
+    how = {(): "cached", ("prebuilt",): "unpacked from the package"}.get(tuple(parts), "built")
     console.print(
         "A synthetic review task with a programmatic gold reward (alignlab.task): a tiny Llama, SFT-trained on "
         f"demonstrations of mixed quality, then sampled and labelled by the gold reward. Ready in {qs.elapsed(started)} "
-        f"({assets.root})."
+        f"({how}; {assets.root})."
     )
 
     console.rule("[bold]2. What to run")
@@ -54,7 +67,7 @@ def quickstart(
     if fresh:
         qs.reset_study(spec.name, spec.tracking_uri)
     console.print(f"{qs.sweep_path()}: {spec.description}")
-    plans = qs.sweep_workers(qs.trials_left(spec.name, n_trials or spec.budget.n_trials))
+    plans = qs.sweep_workers(qs.trials_left(spec.name, n_trials or spec.budget.n_trials), workers=workers)
     if plans:
         from alignlab.cli.sweep import run_local_workers
         from alignlab.sweep.workers import describe
@@ -64,7 +77,7 @@ def quickstart(
             spec, qs.sweep_path(), plans, n_trials=n_trials, storage=None, tracking_uri=None, trainer=None
         )
     else:
-        console.print("Running it in this process (1 worker: workers pay from 2 cores and 4 trials left).")
+        console.print(f"Running it in this process ({qs.WHY_ONE_PROCESS if workers == 'auto' else '--workers 1'}).")
         err = Console(stderr=True, highlight=False)
         with err.status(f"{spec.name}: starting...") as status:
             outcome = run_sweep(spec, n_trials=n_trials, on_event=LiveProgress(spec.name, status))

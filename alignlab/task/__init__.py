@@ -8,7 +8,9 @@ face: ``from alignlab import task; task.gold_reward(prompt, response)``.
 
 from alignlab.task.build import (
     EOS_TOKEN,
+    LORA_TARGETS,
     PAD_TOKEN,
+    TASK_LORA,
     UNK_TOKEN,
     TaskAssets,
     TaskConfig,
@@ -63,6 +65,7 @@ __all__ = [
     "GOOD_ADJECTIVES",
     "GOOD_THRESHOLD",
     "ITEMS",
+    "LORA_TARGETS",
     "MALFORMED_REWARD",
     "NAMES",
     "N_EVAL_PROMPTS",
@@ -70,6 +73,7 @@ __all__ = [
     "OFF_TOPIC_REWARD",
     "PAD_TOKEN",
     "PROMPT_TEMPLATE",
+    "TASK_LORA",
     "TASK_VERSION",
     "UNK_TOKEN",
     "FeedbackKind",

@@ -51,6 +51,13 @@ logger = logging.getLogger(__name__)
 
 PAD_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<eos>", "<unk>"
 
+#: The modules alignment runs on the built-in task adapt with LoRA: the blocks' linear layers and the
+#: output layer. PEFT's ``all-linear`` leaves ``lm_head`` out, and on this task (where every decision is
+#: which adjective token to emit) that caps every algorithm near a 0.6 win rate (docs/results.md, "The
+#: ceiling"). The shipped sweeps and run configs and the benchmarks use these settings.
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
+TASK_LORA: dict[str, Any] = {"r": 8, "lora_alpha": 16, "target_modules": list(LORA_TARGETS)}
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Tokenizer and SFT
@@ -272,6 +279,7 @@ def ensure_task_assets(
     seed: int = 0,
     config: TaskConfig | None = None,
     on_build: Callable[[str], None] | None = None,
+    prebuilt: bool = True,
 ) -> TaskAssets:
     """Build what is missing of the task under ``cache_dir/<fingerprint>/`` and return the paths.
 
@@ -279,6 +287,9 @@ def ensure_task_assets(
     ``feedback/<kind>.jsonl``. Each part is written atomically, so an interrupted build leaves only
     complete parts and the next call builds the rest; once all exist a call only checks paths.
     ``on_build(part)`` is called before each part is built (for progress reporting and tests).
+    Where nothing of the task is cached yet and alignlab ships this very task (``prebuilt``,
+    alignlab.task.prebuilt), it is unpacked instead of built (``on_build("prebuilt")``), unless the
+    environment sets ``ALIGNLAB_NO_PREBUILT_TASK`` (to measure the build).
     """
     config = config or TaskConfig()
     unknown = [k for k in config.feedback_kinds if k not in FEEDBACK_KINDS]
@@ -288,6 +299,14 @@ def ensure_task_assets(
         )
     assets = task_paths(cache_dir, seed=seed, config=config)
     root = assets.root
+    if prebuilt and not os.environ.get("ALIGNLAB_NO_PREBUILT_TASK") and not root.exists():
+        from alignlab.task.prebuilt import archive_path, unpack
+
+        archive = archive_path(root.name.removeprefix("task-"))
+        if archive.is_file():
+            if on_build is not None:
+                on_build("prebuilt")
+            unpack(archive, root)
     (root / "feedback").mkdir(parents=True, exist_ok=True)
     missing = [
         name

@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import print_table
 
+from alignlab.task import TASK_LORA
+
 
 def run_one(target: float | None, args: argparse.Namespace) -> list[object]:
     from mlflow.tracking import MlflowClient
@@ -48,7 +50,7 @@ def run_one(target: float | None, args: argparse.Namespace) -> list[object]:
             "reward_model": "builtin:tiny-rm",
             "data": {"task": "builtin"},
             "params": params,
-            "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0},
+            "lora": {**TASK_LORA, "lora_dropout": 0.0},
             "eval": {"n_prompts": 64, "samples_per_prompt": 4, "max_new_tokens": 24},
             "seed": args.seed,
         }

@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import print_table
 
+from alignlab.task import TASK_LORA
+
 SWEEP_EVAL = {"n_prompts": 100, "samples_per_prompt": 4, "max_new_tokens": 24}
 FINAL_EVAL = {"n_prompts": 200, "samples_per_prompt": 4, "max_new_tokens": 24, "seed": 4321}
 
@@ -75,7 +77,7 @@ def sweep_spec(algorithm: str, noise: float, args: argparse.Namespace) -> dict[s
             "lr_scheduler_type": "cosine",
             "warmup_steps": max(1, args.steps // 20),
         },
-        "lora": {"r": 8, "lora_alpha": 16},
+        "lora": dict(TASK_LORA),
         "eval": SWEEP_EVAL,
         "search": {
             name: {"type": "float", "low": low, "high": high, "log": True}

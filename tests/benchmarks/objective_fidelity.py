@@ -41,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import print_table
 
+from alignlab.task import TASK_LORA
+
 EVAL = {"n_prompts": 100, "samples_per_prompt": 4, "max_new_tokens": 24}
 COMMON = {"per_device_train_batch_size": 32, "max_length": 64, "lr_scheduler_type": "cosine", "warmup_steps": 10}
 JUDGE = {"train_on": "heldout", "fraction": 0.2}
@@ -49,10 +51,10 @@ JUDGE = {"train_on": "heldout", "fraction": 0.2}
 STUDIES: dict[str, dict[str, Any]] = {
     "dpo-sft": {  # sweeps/quickstart.yaml's DPO with its SFT term and ranges
         "algorithm": "dpo",
-        "fixed": {**COMMON, "max_steps": 200, "loss_type": ["sigmoid", "sft"]},
+        "fixed": {**COMMON, "max_steps": 60, "warmup_steps": 6, "loss_type": ["sigmoid", "sft"]},
         "search": {
             "beta": {"type": "float", "low": 0.02, "high": 0.5, "log": True},
-            "learning_rate": {"type": "float", "low": 1e-5, "high": 3e-3, "log": True},
+            "learning_rate": {"type": "float", "low": 3e-5, "high": 1e-2, "log": True},
         },
         "sampler": {"type": "tpe", "n_startup_trials": 4},
         "seed": 0,
@@ -137,7 +139,7 @@ def run_study(name: str, setup: dict[str, Any], n_trials: int) -> list[Any]:
             "data": {"task": "builtin"},
             "judge": JUDGE,
             "fixed": setup["fixed"],
-            "lora": {"r": 8, "lora_alpha": 16},
+            "lora": dict(TASK_LORA),
             "eval": EVAL,
             "search": setup["search"],
             "objectives": [{"metric": "judge_win_rate", "direction": "maximize"}],

@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import print_table
 
+from alignlab.task import TASK_LORA
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,7 +61,7 @@ def main() -> None:
                         "learning_rate": 1e-4 * (1 + trial),
                         "beta": 0.1,
                     },
-                    "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0},
+                    "lora": {**TASK_LORA, "lora_dropout": 0.0},
                     "eval": {"n_prompts": 8, "samples_per_prompt": 1, "max_new_tokens": 8, "n_pairs": 16},
                     "cache_reference": cache,
                 }

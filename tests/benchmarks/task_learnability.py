@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import print_table
 
+from alignlab.task import TASK_LORA
+
 EVAL = {"n_prompts": 200, "samples_per_prompt": 4, "max_new_tokens": 24}
 
 
@@ -68,7 +70,7 @@ def main() -> None:
                 "model": "builtin:tiny-sft",
                 "data": {"task": "builtin"},
                 "params": params,
-                "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0},
+                "lora": {**TASK_LORA, "lora_dropout": 0.0},
                 "eval": EVAL,
                 "seed": args.seed,
                 "max_kl": 1e9,

@@ -4,9 +4,13 @@ per-trial overhead on SQLite against PostgreSQL.
     python tests/benchmarks/workers.py [--n-trials 12] [--workers 2] [--skip-quickstart] [--overhead-trials 40]
 
 1. ``alignlab sweep run sweeps/quickstart.yaml`` (real DPO trials on the built-in task) in a fresh
-   studies root, once as one process with torch's default threads, once with ``--workers N`` (each
-   worker ``cores / N`` threads). Wall seconds and their ratio (the issue's goal on 2 cores: <= 0.65).
-   The built-in task is built once beforehand into a shared cache, so neither run pays for it.
+   studies root, once as one process with torch's default threads (all cores), once with ``--workers
+   N`` (each worker ``cores / N`` threads): each with the threads it would use alone. Both run the same
+   trials: the first run's sampled parameters are enqueued, in order, for the second. Wall seconds of
+   the whole command (process start and imports included) and their ratio; the quick start runs its
+   sweep the faster way (alignlab.quickstart.sweep_workers). The built-in task is unpacked once
+   beforehand into a shared cache, so neither run pays for it. Run it on an idle machine: it prints the
+   load average before and after.
 2. The study machinery alone: ``run_sweep`` with a trainer that returns at once, so the time per trial
    is what claiming (the study lock, stale-heartbeat check, sampling, the repeat check), telling and
    the MLflow runs cost, on SQLite and on a private PostgreSQL cluster on 127.0.0.1 (Debian's
@@ -33,24 +37,39 @@ sys.path[:0] = [str(BENCH), str(TESTS)]
 from _report import print_table  # noqa: E402 (after the sys.path line)
 
 
-def quickstart_walls(n_trials: int, workers: int, cache: Path) -> list[tuple[str, float, int]]:
-    rows = []
+def _trials(root: Path) -> list[object]:
+    """The quickstart study's trials under ``root``, in trial order (optuna FrozenTrial)."""
+    import optuna
+
+    storage = f"sqlite:///{root / 'quickstart' / 'optuna.db'}"
+    study = optuna.load_study(study_name="quickstart", storage=storage)
+    return sorted(study.trials, key=lambda t: t.number)
+
+
+def quickstart_walls(n_trials: int, workers: int, cache: Path) -> list[tuple[str, float, int, int]]:
+    """(run, wall s, trials completed, trials pruned) for one process, then ``workers`` workers."""
+    import yaml
+
+    sweep = yaml.safe_load((ROOT / "sweeps" / "quickstart.yaml").read_text())
+    rows: list[tuple[str, float, int, int]] = []
     for label, extra in (("1 process, default threads", []), (f"--workers {workers}", ["--workers", str(workers)])):
         root = Path(tempfile.mkdtemp(prefix="alignlab-bench-workers-"))
+        spec = root / "quickstart.yaml"
+        spec.write_text(yaml.safe_dump(sweep))
         env = {**os.environ, "ALIGNLAB_STUDIES": str(root), "ALIGNLAB_CACHE": str(cache)}
         env.pop("OMP_NUM_THREADS", None)
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "alignlab.cli", "sweep", "run", str(ROOT / "sweeps" / "quickstart.yaml"),
-             "--n-trials", str(n_trials), "--json", *extra],
+            [sys.executable, "-m", "alignlab.cli", "sweep", "run", str(spec), "--n-trials", str(n_trials), "--json", *extra],
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         wall = time.monotonic() - started
         if done.returncode != 0:
             raise SystemExit(done.stderr[-3000:])
-        import json
-
-        rows.append((label, wall, json.loads(done.stdout)["n_finished"]))
+        trials = _trials(root)
+        states = [t.state.name for t in trials]  # type: ignore[attr-defined]
+        rows.append((label, wall, states.count("COMPLETE"), states.count("PRUNED")))
+        sweep = {**sweep, "enqueue": [dict(t.params) for t in trials]}  # type: ignore[attr-defined]
     return rows
 
 
@@ -134,17 +153,19 @@ def main() -> None:
         from alignlab.task import ensure_task_assets
 
         ensure_task_assets(cache)
+        print(f"load average before: {os.getloadavg()}")
         rows = quickstart_walls(args.n_trials, args.workers, cache)
+        print(f"load average after: {os.getloadavg()}")
         base = rows[0][1]
         print_table(
-            f"quick start sweep, {args.n_trials} trials: 1 process against {args.workers} workers",
-            ("run", "wall s", "finished", "wall / 1 process"),
-            [(label, round(wall, 1), n, round(wall / base, 3)) for label, wall, n in rows],
+            f"quick start sweep, the same {args.n_trials} trials: 1 process against {args.workers} workers",
+            ("run", "wall s", "completed", "pruned", "wall / 1 process"),
+            [(label, round(wall, 1), c, p, round(wall / base, 3)) for label, wall, c, p in rows],
         )
 
-    from conftest import _start_postgres
+    from pg_cluster import start_postgres, stop_postgres
 
-    cluster, why = _start_postgres()
+    cluster, why = start_postgres()
     if cluster is None:
         raise SystemExit(f"PostgreSQL did not start: {why}")
     try:
@@ -161,10 +182,7 @@ def main() -> None:
             [(s, w, n, round(t, 3)) for s, w, n, t in rows2],
         )
     finally:
-        subprocess.run(
-            [*cluster.run_as, str(cluster.bin_dir / "pg_ctl"), "-D", str(cluster.data_dir / "data"), "-m", "immediate", "stop"],
-            capture_output=True, check=False,
-        )  # fmt: skip
+        stop_postgres(cluster)
 
 
 if __name__ == "__main__":
