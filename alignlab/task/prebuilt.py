@@ -63,10 +63,10 @@ def pack(root: Path, archive: Path) -> Path:
             info = tarfile.TarInfo(path.relative_to(root).as_posix())
             info.size = path.stat().st_size
             info.mode = 0o644
-            with path.open("rb") as fh:
-                tar.addfile(info, fh)
+            with path.open("rb") as source:
+                tar.addfile(info, source)
     archive.parent.mkdir(parents=True, exist_ok=True)
-    with archive.open("wb") as fh, gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) as gz:
+    with archive.open("wb") as sink, gzip.GzipFile(filename="", fileobj=sink, mode="wb", mtime=0) as gz:
         gz.write(buffer.getvalue())
     return archive
 
