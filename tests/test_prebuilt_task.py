@@ -14,7 +14,7 @@ from alignlab.task import prebuilt
 
 def test_the_shipped_task_is_the_default_task_at_the_pinned_versions() -> None:
     # Fails when the task's definition, its settings or a pinned library changes: rewrite the archive
-    # with `python -m alignlab.task.prebuilt` (alignlab.task.prebuilt's docstring).
+    # with `python -m alignlab.task.ship` (alignlab.task.prebuilt's docstring).
     assert prebuilt.shipped_fingerprints() == [task.task_fingerprint()]
 
 

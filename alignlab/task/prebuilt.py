@@ -8,7 +8,7 @@ fingerprint is the same content hash the cache uses, so the archive is used only
 it holds: another seed, config or library version builds as before.
 
 Maintainers rewrite the archive when the task or a pinned version changes (a test fails until they do):
-``python -m alignlab.task.prebuilt`` builds the task in a temporary folder and writes the archive.
+``python -m alignlab.task.ship`` builds the task in a temporary folder and writes the archive.
 """
 
 from __future__ import annotations
@@ -69,18 +69,3 @@ def pack(root: Path, archive: Path) -> Path:
     with archive.open("wb") as sink, gzip.GzipFile(filename="", fileobj=sink, mode="wb", mtime=0) as gz:
         gz.write(buffer.getvalue())
     return archive
-
-
-def write_shipped_task() -> Path:
-    """Build the default task from scratch in a temporary folder and write its archive."""
-    from alignlab.task.build import ensure_task_assets
-
-    for stale in PREBUILT_DIR.glob("task-*.tar.gz"):
-        stale.unlink()
-    with tempfile.TemporaryDirectory() as tmp:
-        assets = ensure_task_assets(Path(tmp), prebuilt=False)
-        return pack(assets.root, archive_path(assets.root.name.removeprefix("task-")))
-
-
-if __name__ == "__main__":  # the maintainers' command (module docstring)
-    print(write_shipped_task())
