@@ -243,7 +243,7 @@ def counts(trial: optuna.trial.FrozenTrial) -> bool:
 
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         trial.state == TrialState.FAIL and TrialAttr.FAIL_REASON in trial.user_attrs
-    )
+    ) and "alignlab.prior" not in trial.user_attrs  # warm-start priors never count (alignlab.sweep.warm_start)
 
 
 def constraint_values(
