@@ -241,9 +241,10 @@ def counts(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a trial counts against the budget: complete, pruned, or failed with a reason of its own."""
     from optuna.trial import TrialState
 
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        trial.state == TrialState.FAIL and TrialAttr.FAIL_REASON in trial.user_attrs
-    ) and "alignlab.prior" not in trial.user_attrs  # warm-start priors never count (alignlab.sweep.warm_start)
+    return "alignlab.prior" not in trial.user_attrs and (  # warm-start priors never count (sweep.warm_start)
+        trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        or (trial.state == TrialState.FAIL and TrialAttr.FAIL_REASON in trial.user_attrs)
+    )
 
 
 def constraint_values(
