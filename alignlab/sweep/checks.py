@@ -45,6 +45,10 @@ def parse_sweep(raw: dict[str, Any], *, where: str = "<sweep>", check_trl: bool 
             problems += _trl_problems_of_valid_sections(raw, exc, where)
         raise UserInputError(list(dict.fromkeys(problems))) from None
     problems = semantic_problems(spec, where)
+    if spec.warm_start:  # opens the named studies (Optuna), read only
+        from alignlab.sweep.warm_start import warm_start_problems
+
+        problems += warm_start_problems(spec, where)
     if check_trl:
         problems += trl_problems(spec, where)
     if problems:

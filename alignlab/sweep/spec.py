@@ -21,6 +21,7 @@ A sweep file describes an Optuna study of training runs::
     pruner: {type: median}
     budget: {n_trials: 8}
     enqueue: [{beta: 0.1, learning_rate: 5.0e-6}]             # literature defaults, run first
+    warm_start: [dpo-beta-lr-noisy]  # earlier studies the sampler starts from (alignlab.sweep.warm_start)
 
 With a list of algorithms, ``algorithm`` becomes a categorical parameter of the study, and each
 search parameter is sampled only in the trials of the algorithms that have that field.
@@ -253,6 +254,11 @@ class SweepSpec(StrictModel):
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     enqueue: list[dict[str, Scalar]] = Field(default_factory=list)
     """Parameter sets run as the first trials: the literature defaults the sweep must beat."""
+    warm_start: list[str] = Field(default_factory=list)
+    """Earlier studies (by name, under studies/) whose complete trials the sampler starts from: added once as
+    prior trials (rank-scaled, never counted in the budget, never the best) and the best of them enqueued
+    (alignlab.sweep.warm_start). Each must share a searched parameter, an algorithm and the objectives'
+    directions with this sweep; another model or data set is fine."""
     cache_reference: bool = True
     """DPO and KTO trials reuse the reference log-probs of the train rows computed by the first trial."""
 

@@ -18,6 +18,8 @@
 - Secrets: the storage and tracking URLs are used as given but stored and shown without their
   password (alignlab.sweep.secrets).
 - What is stored is alignlab.sweep.records; the best trial is chosen by alignlab.sweep.best.
+- Warm start (``warm_start:``): the complete trials of earlier studies are added once, under the lock, as
+  prior trials the sampler starts from, and the best of them is enqueued (alignlab.sweep.warm_start).
 - MLflow: one experiment per study (artifacts under studies/NAME/mlartifacts, or the server's) with
   one parent run; each trial is a nested child run tagged with its number and state, ending FINISHED,
   FAILED, or KILLED (pruned, or its worker died or was stopped). The parent run (alignlab.sweep.parent_run)
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from alignlab.errors import UserInputError
@@ -44,6 +46,7 @@ from alignlab.sweep.samplers import make_pruner, make_sampler
 from alignlab.sweep.spec import ALGORITHM_PARAM, SweepSpec
 from alignlab.sweep.storage import open_storage, url_lock
 from alignlab.sweep.trial import SweepEvent, Trainer, TrialObjective, applies, sample_params, trial_config
+from alignlab.sweep.warm_start import add_priors, is_prior, warm_start_problems
 
 if TYPE_CHECKING:
     import optuna
@@ -60,6 +63,8 @@ class SweepOutcome:
     tracking_uri: str
     """The MLflow store, without its password."""
     worker: str = ""
+    warm_start: list[str] = field(default_factory=list)
+    """What each warm-start source gave, in words, when this worker added its priors."""
 
 
 def storage_url(spec: SweepSpec, storage: str | None = None) -> str:
@@ -93,7 +98,10 @@ def run_sweep(
     url = storage_url(spec, storage)
     secrets.remember(url)
     secrets.remember(spec.tracking_uri)
-    checks = [] if validated else check_sweep(spec, where=f"sweep {spec.name}", storage=storage, storage_key=storage_key)
+    where = f"sweep {spec.name}"
+    checks = [] if validated else check_sweep(spec, where=where, storage=storage, storage_key=storage_key)
+    if not validated and spec.warm_start:
+        checks += warm_start_problems(spec, where)
     if problems := checks + n_trials_problems(spec, n_trials):
         raise UserInputError(problems)
 
@@ -124,6 +132,7 @@ def run_sweep(
         _check_same_sweep(study, spec)
         records.write_study_settings(study, stored)
         _enqueue_defaults(study, spec)
+        priors = add_priors(study, spec) if spec.warm_start else []  # once per source, after the defaults
         worker = records.join_worker(study)
         parent_id, experiment_id = parent_run(study, stored, uri)
         objectives = [(o.metric, o.direction) for o in spec.objectives]  # what the MLflow UI shows first
@@ -131,7 +140,7 @@ def run_sweep(
         tracking.write_study_view(uri, experiment_id, objectives=objectives, params=view_params)
     write_atomic(folder / "sweep.yaml", spec_yaml(stored))  # readers find the storage a --storage gave
     study.sampler = make_sampler(spec, seed=worker_seed(spec.seed, worker))
-    study.pruner = make_pruner(spec)
+    study.pruner = make_pruner(_pruner_past_priors(spec, study))
     label = worker_label(worker)
 
     def on_ended(ended: Mapping[int, tuple[str, str]]) -> None:
@@ -157,7 +166,14 @@ def run_sweep(
             log_best(best)
     coordinator.finish()
     return SweepOutcome(
-        spec.name, secrets.strip(url), records.finished_count(study), best, parent_id, secrets.strip(uri), label
+        spec.name,
+        secrets.strip(url),
+        records.finished_count(study),
+        best,
+        parent_id,
+        secrets.strip(uri),
+        label,
+        [p.describe() for p in priors],
     )
 
 
@@ -191,6 +207,16 @@ def _enqueue_defaults(study: optuna.Study, spec: SweepSpec) -> None:
                 fixed[ALGORITHM_PARAM] = algorithm
             study.enqueue_trial(fixed, user_attrs=records.enqueued_user_attrs(), skip_if_exists=True)
     records.mark_defaults_enqueued(study)
+
+
+def _pruner_past_priors(spec: SweepSpec, study: optuna.Study) -> SweepSpec:
+    """The median pruner's ``n_startup_trials`` counts complete trials: the priors (which report no
+    intermediate values) are added to it, so it still waits for the study's own trials."""
+    n_priors = sum(1 for t in study.get_trials(deepcopy=False) if is_prior(t))
+    if not n_priors or spec.pruner.type != "median":
+        return spec
+    pruner = spec.pruner.model_copy(update={"n_startup_trials": spec.pruner.n_startup_trials + n_priors})
+    return spec.model_copy(update={"pruner": pruner})
 
 
 def _check_same_sweep(study: optuna.Study, spec: SweepSpec) -> None:
