@@ -257,3 +257,18 @@ def test_the_cli_refuses_a_warm_start_that_does_not_fit_with_one_error_line(
 
 
 ANALYTIC = Analytic()
+
+
+def test_recommend_write_sweep_offers_the_studies_that_fit(
+    make_spec: Callable[..., SweepSpec], root: Path
+) -> None:
+    _source(make_spec)
+    _source(make_spec, "kto-src", algorithm="kto", search={"learning_rate": {"type": "float", "low": 1e-6, "high": 1e-2}})
+    out = root / "draft.yaml"
+    args = ["recommend", "--data-type", "pairwise", "--n-examples", "2000", "--model", "builtin:tiny-sft"]
+    result = runner.invoke(app, [*args, "--write-sweep", str(out), "--algorithm", "dpo"])
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert "# warm_start: [src]   # earlier studies that fit this sweep" in text  # not the KTO study
+    spec = yaml.safe_load(text.replace("# warm_start:", "warm_start:"))
+    assert parse_sweep(spec, where="draft", check_trl=False).warm_start == ["src"]

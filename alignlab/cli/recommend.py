@@ -240,7 +240,7 @@ def recommend(
     rec = rank(situation)
     sweep: dict[str, Any] | None = None
     if write_sweep is not None:
-        draft = draft_sweep(rec, algorithm=algorithm)
+        draft = _offer_warm_start(draft_sweep(rec, algorithm=algorithm))
         path = write(write_sweep, draft)
         sweep = {
             "path": str(path),
@@ -255,3 +255,20 @@ def recommend(
         )
     else:
         render_recommendation(rec, notes, sweep)
+
+
+def _offer_warm_start(draft: Any) -> Any:
+    """The draft with a commented ``warm_start:`` line naming the earlier studies under studies/ that fit it
+    (same algorithm, a searched parameter in common, same directions: alignlab.sweep.warm_start)."""
+    import dataclasses
+
+    from alignlab.sweep.warm_start import matching_studies
+
+    found = matching_studies(draft.spec)
+    if not found:
+        return draft
+    offer = (
+        f"warm_start: [{', '.join(found)}]   # earlier studies that fit this sweep: uncomment to start its "
+        "sampler from their complete trials (never counted in the budget, never the best)",
+    )
+    return dataclasses.replace(draft, comments=(*draft.comments, *offer))

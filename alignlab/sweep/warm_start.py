@@ -147,6 +147,38 @@ def with_warm_start(spec: SweepSpec, names: list[str], *, key: str) -> SweepSpec
     return spec.model_copy(update={"warm_start": [*spec.warm_start, *extra]}) if extra else spec
 
 
+def matching_studies(spec: dict[str, Any]) -> list[str]:
+    """The studies under studies/ a sweep (as a mapping, e.g. a recommend draft) could warm-start from: same
+    algorithm (one in common), a searched parameter in common, the same objective directions. Read from each
+    study's sweep.yaml only (no Optuna), so a candidate may still turn out to have no complete trial."""
+    import yaml
+
+    from alignlab.paths import study_dir
+    from alignlab.sweep.catalog import list_studies
+
+    def listed(value: Any) -> set[str]:
+        return {str(v) for v in (value if isinstance(value, list) else [value]) if v}
+
+    def directions(raw: Any) -> list[str]:
+        return [str(o.get("direction")) for o in raw or [] if isinstance(o, dict)]
+
+    found = []
+    for name in list_studies():
+        try:
+            other = yaml.safe_load((study_dir(name) / "sweep.yaml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # no sweep.yaml, or one that does not read: not offered
+        if (
+            isinstance(other, dict)
+            and name != spec.get("name")
+            and listed(other.get("algorithm")) & listed(spec.get("algorithm"))
+            and set(other.get("search") or {}) & set(spec.get("search") or {})
+            and directions(other.get("objectives")) == directions(spec.get("objectives"))
+        ):
+            found.append(name)
+    return found
+
+
 def _misfits(spec: SweepSpec, record: StudyRecord) -> list[str]:
     """Why a source study does not fit the sweep, in words (empty when it fits)."""
     theirs = [o.direction for o in record.objectives]
