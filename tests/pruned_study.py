@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from alignlab.run.config import RunConfig
-from alignlab.run.training import EvaluateHook, RunResult, StepHook
+from alignlab.run.trainer import EvaluateHook, RunLog, RunResult, StepHook
 from alignlab.sweep import catalog
 from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.study import run_sweep
@@ -27,9 +27,10 @@ def train(
     *,
     on_evaluate: EvaluateHook | None = None,
     on_step: StepHook | None = None,
-    tags: dict[str, str] | None = None,
+    log: RunLog | None = None,
 ) -> RunResult:
-    """run_training's signature over an analytic objective (best at learning_rate 1e-4; KL grows with it)."""
+    """A trainer (alignlab.run.trainer.Trainer) over an analytic objective (best at learning_rate 1e-4; KL
+    grows with it); the sweep's trial owns its MLflow run."""
     lr = float(config.params["learning_rate"])
     final = {"win_rate": round(0.9 - 0.05 * (math.log10(lr) + 4) ** 2, 6), "kl": round(lr * 2e4, 6)}
     result = RunResult(config.name, config.algorithm, "completed", None, {}, 40, 0.01, None, None)

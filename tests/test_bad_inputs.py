@@ -588,10 +588,10 @@ def test_the_report_is_group_readable_under_a_022_umask(
 NOISY_TRAINER = '''
 import optuna
 
-from alignlab.run.training import RunResult
+from alignlab.run.trainer import RunResult
 
 
-def train(config, *, on_evaluate=None, on_step=None, tags=None):
+def train(config, *, on_evaluate=None, on_step=None, log=None):
     """A user's trainer that turns Optuna's logging back on, then fails its run."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return RunResult(config.name, config.algorithm, "failed", "ValueError: loss is NaN", {}, 0, 0.0, None, None)

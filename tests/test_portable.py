@@ -35,7 +35,7 @@ from alignlab.paths import STUDIES_TOKEN, portable, resolve_stored
 from alignlab.results.report import build_report
 from alignlab.run import tracking
 from alignlab.run.config import RunConfig
-from alignlab.run.training import RunResult
+from alignlab.run.trainer import RunResult
 from alignlab.sweep import catalog, records
 from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.portable import follow_moved_artifacts
@@ -175,20 +175,14 @@ def test_an_older_study_with_absolute_paths_reads_in_place_and_after_a_move(
 
 
 def logging_train(config: RunConfig, **_: Any) -> RunResult:
-    """run_training's signature: a nested MLflow run with an artifact and the analytic objective."""
+    """A trainer with an output folder and the analytic objective; the trial's runner logs config.yaml
+    and the metrics in the trial's nested MLflow run."""
     beta, lr = float(config.params["beta"]), float(config.params["learning_rate"])
     value = round(0.9 - 0.1 * (math.log10(beta) + 1) ** 2 - 0.05 * (math.log10(lr) + 4) ** 2, 6)
     metrics = {"win_rate": value, "kl": round(lr * 1e3 / beta, 6)}
-    tags = {tracking.TRIAL_NUMBER_TAG: config.name.rsplit("-", 1)[1], tracking.STUDY_TAG: config.experiment or ""}
-    with tracking.start_run(
-        run_name=config.name, tracking_uri=config.tracking_uri, experiment=config.experiment, tags=tags
-    ) as run_id:
-        tracking.log_text(config.to_yaml(), "config.yaml")
-        tracking.log_metrics(metrics, prefix="eval/")
-        tracking.end_run("FINISHED")
     assert config.output_dir is not None
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    return RunResult(config.name, config.algorithm, "completed", None, metrics, 10, 0.01, run_id, config.output_dir)
+    return RunResult(config.name, config.algorithm, "completed", None, metrics, 10, 0.01, None, config.output_dir)
 
 
 def test_a_sweep_resumes_in_the_moved_folder_and_its_artifacts_follow(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from alignlab.cli import app
 from alignlab.errors import UserInputError
 from alignlab.run.config import RunConfig, parse_run_config
-from alignlab.run.training import EvaluateHook, RunResult, StepHook
+from alignlab.run.trainer import EvaluateHook, RunLog, RunResult, StepHook
 from alignlab.sweep import catalog, records
 from alignlab.sweep.best import pareto_front, select_best
 from alignlab.sweep.checks import parse_sweep
@@ -43,7 +43,7 @@ def win_rate(params: dict[str, Any]) -> float:
 
 
 class AnalyticTrain:
-    """run_training's signature over an analytic objective: it evaluates every ``eval.every_n_steps``
+    """A trainer (alignlab.run.trainer.Trainer) over an analytic objective: it evaluates every ``eval.every_n_steps``
     (else once at the end), reports through ``on_evaluate`` and stops when that says so (pruned).
     ``fail`` returns a failure reason for the params it should fail on; ``drop`` leaves a metric out."""
 
@@ -59,7 +59,7 @@ class AnalyticTrain:
         *,
         on_evaluate: EvaluateHook | None = None,
         on_step: StepHook | None = None,
-        tags: dict[str, str] | None = None,
+        log: RunLog | None = None,
     ) -> RunResult:
         self.configs.append(config)
         max_steps = int(config.params.get("max_steps", 40))

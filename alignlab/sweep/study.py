@@ -3,9 +3,9 @@
 - One Optuna study per sweep, in ``spec.storage`` (any Optuna RDB URL; default SQLite under
   studies/<name>/), so several workers can share it.
 - Each trial (alignlab.sweep.trial) builds a :class:`~alignlab.run.config.RunConfig` from the fixed
-  settings and the sampled params (named after the TRL field they set) and calls the trainer: by default
-  :func:`alignlab.run.training.run_training`; ``run_sweep(spec, train=...)`` takes any function with its
-  signature (:class:`~alignlab.sweep.trial.Trainer`).
+  settings and the sampled params (named after the TRL field they set) and runs the trainer in the
+  trial's MLflow run: by default :func:`alignlab.run.training.train`; ``run_sweep(spec, train=...)`` takes
+  any :class:`~alignlab.run.trainer.Trainer`.
 - Intermediate evaluations feed the pruner; a failed run (OOM, NaN, diverged KL) is recorded with its
   reason and the study goes on.
 - Workers: any number of processes running the same sweep on one storage (any machine) share the
@@ -85,7 +85,7 @@ def run_sweep(
     """Join (or create) the sweep's study and run trials until ``n_trials`` have finished in it, by
     this worker and every other, or the timeout passes.
 
-    ``train`` runs one trial (default :func:`alignlab.run.training.run_training`). Before anything is
+    ``train`` trains one trial (default :func:`alignlab.run.training.train`). Before anything is
     created, :func:`alignlab.validate.check_sweep` (what ``alignlab validate`` checks) looks at the
     references, the folders, the storage (``storage``, called ``storage_key``) and the MLflow store, so
     bad input writes nothing; ``validated``: the caller just did (:func:`~alignlab.validate.load_valid_sweep`).
@@ -106,10 +106,10 @@ def run_sweep(
         raise UserInputError(problems)
 
     if train is None:
-        from alignlab.run.training import quiet_libraries, run_training
+        from alignlab.run import training
 
-        quiet_libraries()
-        train = run_training
+        training.quiet_libraries()
+        train = training.train
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed and discarded trials are reported by alignlab
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,20 +1,25 @@
 """One trial of a sweep: its params sampled (:func:`sample_params`), its run config built
-(:func:`trial_config`), the trainer called and the result recorded (:class:`TrialObjective`, what
+(:func:`trial_config`), the trainer run and the result recorded (:class:`TrialObjective`, what
 :class:`~alignlab.sweep.claims.Coordinator` runs), and the trial's MLflow run tagged with its state.
 
-The trainer is :func:`alignlab.run.training.run_training` or any function with its signature
-(:class:`Trainer`), which is how the tests run real studies over analytic objectives.
+The trial is the runner (Optuna's objective pattern): it runs the trainer inside an MLflow run it owns
+(alignlab.run.runner.run_tracked: nested under the study's parent run, tagged with the study, the trial
+number and its state) and records what the trainer returns. The trainer is
+:func:`alignlab.run.training.train` or any :class:`~alignlab.run.trainer.Trainer`, which is how the tests
+run real studies over analytic objectives and still see the tags, params and statuses a real trial has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from alignlab.paths import study_dir
 from alignlab.run import tracking
 from alignlab.run.config import LORA_FIELDS, RunConfig
+from alignlab.run.runner import run_tracked
+from alignlab.run.trainer import RunResult, Trainer
 from alignlab.run.trl_fields import known_param_names
 from alignlab.sweep import records
 from alignlab.sweep.claims import TrialFailed
@@ -22,25 +27,6 @@ from alignlab.sweep.spec import ALGORITHM_PARAM, FloatParam, IntParam, SweepSpec
 
 if TYPE_CHECKING:
     import optuna
-
-    from alignlab.run.training import EvaluateHook, RunResult, StepHook
-
-
-class Trainer(Protocol):
-    """What :func:`run_sweep` calls once per trial: :func:`alignlab.run.training.run_training`'s signature.
-
-    It returns a RunResult whose status is completed, pruned or failed (it does not raise for a failed
-    run); ``on_evaluate`` returning True asks it to stop (pruned).
-    """
-
-    def __call__(
-        self,
-        config: RunConfig,
-        *,
-        on_evaluate: EvaluateHook | None = None,
-        on_step: StepHook | None = None,
-        tags: dict[str, str] | None = None,
-    ) -> RunResult: ...
 
 
 @dataclass
@@ -140,7 +126,8 @@ def trial_config(
 
 
 class TrialObjective:
-    """One trial: sample, build the run config, train, record, and tell Optuna how it went."""
+    """One trial: sample, build the run config, run the trainer in the trial's MLflow run, record, and
+    tell Optuna how it went."""
 
     def __init__(
         self,
@@ -190,8 +177,9 @@ class TrialObjective:
                 )
             )
 
-        result = self.train(
+        result = run_tracked(
             config,
+            self.train,
             on_evaluate=on_evaluate,
             on_step=on_step,
             tags={
