@@ -113,7 +113,7 @@ N_UNITS, UNIT_SD = 100, 0.1
 
 
 def units_of(metrics: dict[str, float], number: int) -> dict[str, dict[str, Any]]:
-    """Per-prompt units (alignlab.run.evaluation.Units) whose mean is each metric: a prompt difficulty
+    """Per-prompt units (alignlab.run.eval_units.Units) whose mean is each metric: a prompt difficulty
     every trial shares (so paired differences are tighter than unpaired) plus the trial's own noise
     (seeded by its number), scaled to UNIT_SD and centred on the value."""
     import numpy as np

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from alignlab.cli import app
 from alignlab.errors import UserInputError
-from alignlab.run.evaluation import EvalReport
+from alignlab.run.eval_units import EvalReport
 from alignlab.sweep import catalog, records
 from alignlab.sweep.best import select_best
 from alignlab.sweep.confirm import ConfirmSettings, confirm_seeds, confirm_top

@@ -17,7 +17,7 @@ from typing import Any
 
 from alignlab.errors import UserInputError
 from alignlab.run.config import RunConfig
-from alignlab.run.evaluation import EvalReport
+from alignlab.run.eval_units import EvalReport
 
 #: The seeds ``--confirm`` samples with by default (the sweep's own evaluation seed is EvalSettings.seed).
 DEFAULT_SEEDS: tuple[int, ...] = (11, 22, 33)

@@ -54,7 +54,7 @@ class Reward:
 def gold_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
     """The built-in task's gold reward of each completion (TRL's reward-function signature)."""
     from alignlab import task
-    from alignlab.run.evaluation import completion_text
+    from alignlab.run.scoring import completion_text
 
     return [
         task.gold_reward(_prompt_string(p), completion_text(c))
@@ -122,7 +122,7 @@ def reward_model_function(reward_model: Any, tokenizer: Any) -> RewardFunction:
     """A learned reward model as a TRL reward function (named ``reward_model`` in TRL's logs): each
     completion scored with its eos, as TRL's RewardTrainer trained it, on the policy's device."""
     from alignlab.models import resolve_device
-    from alignlab.run.evaluation import completion_text, prompt_text, reward_model_scores
+    from alignlab.run.scoring import completion_text, prompt_text, reward_model_scores
 
     reward_model.to(resolve_device())
 

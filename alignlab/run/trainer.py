@@ -49,7 +49,7 @@ class RunResult:
     train_metrics: dict[str, float] = field(default_factory=dict)
     """The last training logs (loss, rewards/accuracies, objective/kl, ...)."""
     units: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """The final evaluation's per-prompt (per-pair) values behind each metric (alignlab.run.evaluation.Units)."""
+    """The final evaluation's per-prompt (per-pair) values behind each metric (alignlab.run.eval_units.Units)."""
     timings: dict[str, float] = field(default_factory=dict)
     """Where the run's wall time went, in seconds: ``train_s`` (trainer.train(), intermediate evaluations
     included), ``eval_s`` (the final evaluation), ``judge_s`` (scoring with the judge, in every

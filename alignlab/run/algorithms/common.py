@@ -18,7 +18,7 @@ from alignlab.run.algorithms.parts import Built, Models, Saved, Setup
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings, RunConfig
-    from alignlab.run.evaluation import EvalReport
+    from alignlab.run.eval_units import EvalReport
     from alignlab.run.rewards import Reward
 
 

@@ -39,7 +39,7 @@ from alignlab.run.algorithms.recommendable import CostProfile, Recommendable, Sp
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings, RunConfig
-    from alignlab.run.evaluation import EvalReport
+    from alignlab.run.eval_units import EvalReport
     from alignlab.run.rewards import Reward
 
 def trl_settings(config: RunConfig) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def make_trainer(setup: Setup, models: Models) -> Built:
     from datasets import Dataset
     from trl.experimental.ppo import PPOTrainer
 
-    from alignlab.run.evaluation import prompt_text
+    from alignlab.run.scoring import prompt_text
 
     args, tokenizer = setup.args, setup.tokenizer
     if args.max_steps and args.max_steps > 0:

@@ -21,7 +21,7 @@ from alignlab.run.algorithms.reward_model import load_reward_backbone, reward_tr
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings
-    from alignlab.run.evaluation import EvalReport
+    from alignlab.run.eval_units import EvalReport
     from alignlab.run.rewards import Reward
 
 def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
@@ -32,7 +32,7 @@ def evaluate(
     trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
 ) -> EvalReport:
     """Preference accuracy and score margin of the reward model on the held-out pairs (nothing is sampled)."""
-    from alignlab.run.evaluation import reward_model_report
+    from alignlab.run.pair_metrics import reward_model_report
 
     pairs = data.eval_pairs[: settings.n_pairs]
     return reward_model_report(trainer.model, setup.tokenizer, pairs)
@@ -53,7 +53,7 @@ def load_saved(model_dir: Path, folder: Path, tokenizer: Any, *, lora: bool) -> 
 
 def evaluate_saved(saved: Saved, run: SavedRun) -> EvalReport:
     """As :func:`evaluate`: scored once on the held-out pairs (the seeds sample nothing)."""
-    from alignlab.run.evaluation import reward_model_report
+    from alignlab.run.pair_metrics import reward_model_report
 
     return reward_model_report(saved.model, run.tokenizer, run.data.eval_pairs[: run.settings.n_pairs])
 

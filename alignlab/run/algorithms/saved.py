@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from alignlab.run.algorithms.parts import Saved, SavedRun
 
 if TYPE_CHECKING:
-    from alignlab.run.evaluation import EvalReport, Units
+    from alignlab.run.eval_units import EvalReport, Units
 
 
 def evaluate_policy_again(saved: Saved, run: SavedRun) -> EvalReport:
@@ -64,7 +64,7 @@ def _reward(run: SavedRun) -> tuple[Any, Any]:
 def combine_seeds(reports: Sequence[EvalReport]) -> EvalReport:
     """One report from evaluations of the same prompts with different seeds: each metric (and each
     prompt's unit) the mean over the reports that have it."""
-    from alignlab.run.evaluation import EvalReport
+    from alignlab.run.eval_units import EvalReport
 
     metrics: dict[str, float] = {}
     units: Units = {}
