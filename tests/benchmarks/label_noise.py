@@ -7,7 +7,7 @@ For each noise level a share of the task's preference pairs is flipped (chosen a
 alignlab's ``data.label_noise``); KTO trains on the same noisy pairs split into desirable (chosen) and
 undesirable (rejected) rows (``data.binary_from: pairs``). Every algorithm gets the same compute: the
 same optimizer steps of the same number of sequences (32 pairs = 64 sequences for DPO, SimPO and ORPO;
-64 rows for KTO), LoRA r 8, from the tiny SFT policy. Each gets a small Optuna sweep (TPE over its
+64 rows for KTO), LoRA r 8 with lm_head (alignlab.task.TASK_LORA), from the tiny SFT policy. Each gets a small Optuna sweep (TPE over its
 learning rate and beta, the literature default enqueued first, ``--trials`` trials, scored by the win
 rate on 100 held-out prompts x 4 samples with eval seed 1234), then its best configuration is re-run
 with ``--seeds`` training seeds (each seed also flips another set of pairs) and evaluated on all 200
@@ -39,18 +39,18 @@ FINAL_EVAL = {"n_prompts": 200, "samples_per_prompt": 4, "max_new_tokens": 24, "
 SPACES: dict[str, dict[str, Any]] = {
     "dpo": {
         "fixed": {"loss_type": ["sigmoid", "sft"], "per_device_train_batch_size": 32},
-        "search": {"beta": (0.05, 0.5), "learning_rate": (1e-4, 1e-3)},
+        "search": {"beta": (0.05, 0.5), "learning_rate": (1e-4, 3e-3)},
         "default": {"beta": 0.1, "learning_rate": 3e-4},
     },
     "kto": {
         "fixed": {"per_device_train_batch_size": 64, "desirable_weight": 1.0, "undesirable_weight": 1.0},
-        "search": {"beta": (0.1, 1.0), "learning_rate": (5e-5, 5e-4)},
+        "search": {"beta": (0.1, 1.0), "learning_rate": (5e-5, 1e-3)},
         "default": {"beta": 0.36, "learning_rate": 1.5e-4},
     },
     "simpo": {
-        "fixed": {"per_device_train_batch_size": 32, "simpo_gamma": 1.0},
-        "search": {"beta": (1.0, 10.0), "learning_rate": (3e-5, 1e-3)},
-        "default": {"beta": 2.0, "learning_rate": 1e-4},
+        "fixed": {"per_device_train_batch_size": 32, "simpo_gamma": 5.0},
+        "search": {"beta": (2.0, 10.0), "learning_rate": (3e-5, 3e-4)},
+        "default": {"beta": 10.0, "learning_rate": 1.5e-4},
     },
     "orpo": {
         "fixed": {"per_device_train_batch_size": 32},

@@ -7,9 +7,10 @@ First the metric: the SFT policy is sampled on the 200 held-out prompts x 4 (the
 and the win rate a perfect policy (every review gold reward 1) would have against those samples is
 computed; so is the SFT policy's distribution of gold rewards. Then runs from the shipped run configs
 (sweeps/runs/grpo.yaml: GRPO on ``reward_function: builtin:gold``; sweeps/runs/dpo.yaml: DPO with its
-SFT term) in variants: more steps, a larger adapter, all weights (GRPO with beta 0.001 so that TRL
-keeps a reference copy to measure KL against), and LoRA on the output layer too (``lm_head``, which
-PEFT's ``all-linear`` leaves out), for DPO also at the literature-default learning rate. Each is
+SFT term, both with LoRA on the blocks' linear layers and ``lm_head``) in variants: the adapter PEFT's
+``all-linear`` gives (without ``lm_head``), with more steps and a larger rank, all weights (GRPO with
+beta 0.001 so that TRL keeps a reference copy to measure KL against), and for DPO the literature-default
+learning rate. Each is
 evaluated on the 200 held-out prompts x 4 samples. Prints Markdown tables (docs/results.md has the
 figures).
 """
@@ -31,29 +32,29 @@ from _report import print_table
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = {"n_prompts": 200, "samples_per_prompt": 4, "max_new_tokens": 24}
-#: The block's linear layers: what PEFT's "all-linear" adapts in a Llama (it leaves out lm_head).
-LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-LM_HEAD: dict[str, Any] = {"r": 8, "lora_alpha": 16, "target_modules": [*LINEAR, "lm_head"]}
+#: PEFT's "all-linear": every linear layer of the blocks, not the output layer (lm_head). The shipped
+#: settings (alignlab.task.TASK_LORA) add lm_head.
+ALL_LINEAR: dict[str, Any] = {"r": 8, "lora_alpha": 16}
 SHIPPED = "shipped"
 #: name -> (run config under sweeps/runs/, TRL params changed, LoRA settings: SHIPPED, new ones, or None = all weights)
 VARIANTS: dict[str, tuple[str, dict[str, Any], Any]] = {
     "grpo": ("grpo", {}, SHIPPED),
-    "grpo-800-steps": ("grpo", {"max_steps": 800}, SHIPPED),
-    "grpo-r32": ("grpo", {}, {"r": 32, "lora_alpha": 64}),
+    "grpo-all-linear": ("grpo", {}, ALL_LINEAR),
+    "grpo-all-linear-800-steps": ("grpo", {"max_steps": 800}, ALL_LINEAR),
+    "grpo-all-linear-r32": ("grpo", {}, {"r": 32, "lora_alpha": 64}),
     "grpo-full": ("grpo", {"learning_rate": 1e-4, "beta": 0.001}, None),
-    "grpo-lm-head": ("grpo", {}, LM_HEAD),
     "dpo": ("dpo", {}, SHIPPED),
     "dpo-lr-5e-5": ("dpo", {"learning_rate": 5e-5}, SHIPPED),
+    "dpo-all-linear": ("dpo", {}, ALL_LINEAR),
+    "dpo-all-linear-lr-5e-5": ("dpo", {"learning_rate": 5e-5}, ALL_LINEAR),
     "dpo-full": ("dpo", {"learning_rate": 1e-4}, None),
-    "dpo-lm-head": ("dpo", {}, LM_HEAD),
-    "dpo-lm-head-lr-5e-5": ("dpo", {"learning_rate": 5e-5}, LM_HEAD),
 }
 
 
 def describe(adapter: dict[str, Any] | None) -> str:
     if adapter is None:
         return "all weights"
-    head = " + lm_head" if "lm_head" in adapter.get("target_modules", []) else ""
+    head = " + lm_head" if "lm_head" in adapter.get("target_modules", []) else " (all-linear)"
     return f"LoRA r {adapter['r']}{head}"
 
 
