@@ -12,7 +12,7 @@ run real studies over analytic objectives and still see the tags, params and sta
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from alignlab.paths import study_dir
@@ -200,7 +200,7 @@ class TrialObjective:
                 done + 1,
                 self.budget,
                 params=dict(trial.params),
-                result=result,
+                result=replace(result, samples=[]),  # the table is in MLflow
                 best_value=best_value(self.study),
             )
         )

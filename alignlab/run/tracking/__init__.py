@@ -14,6 +14,9 @@ Conventions every run follows, so the MLflow compare view is useful without clic
 - experiments: of MLflow's model-training kind; a study's also get a saved view of its trials
   (alignlab.run.mlflow_view: what the UI shows first).
 
+A run is written by its runner (alignlab.run.runner: ``alignlab train`` and every sweep trial), never by
+a trainer, which records through the :class:`~alignlab.run.trainer.RunLog` the runner hands it.
+
 Modules: :mod:`~alignlab.run.tracking.store` (the store, its client, experiments),
 :mod:`~alignlab.run.tracking.tags` (the tag convention), :mod:`~alignlab.run.tracking.writing` (one run),
 :mod:`~alignlab.run.tracking.studies` (a study's parent run, trial runs and saved view) and
