@@ -133,7 +133,8 @@ def test_online_algorithms_take_a_reward_and_offline_ones_refuse_one() -> None:
 
 
 def test_reward_function_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from alignlab.run.rewards import gold_reward, load_reward_function, reward_function_problems, score
+    from alignlab.run.reward_functions import reward_function_problems, score
+    from alignlab.run.rewards import gold_reward, load_reward_function
 
     (tmp_path / "my_rewards.py").write_text(
         "def short(prompts, completions, **kwargs):\n    return [-len(c) for c in completions]\n"

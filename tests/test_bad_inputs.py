@@ -497,8 +497,8 @@ def test_no_room_for_a_run_is_refused_before_anything_is_created(
 
 def test_a_sweep_checks_the_room_for_each_trial(tmp_path: Path) -> None:
     from alignlab.errors import UserInputError
-    from alignlab.run.disk import room_for_trial
     from alignlab.sweep.checks import parse_sweep
+    from alignlab.sweep.preflight import room_for_trial
 
     raw = {
         "name": "no-room", "algorithm": "dpo", "model": "builtin:tiny-sft", "data": {"task": "builtin"},
