@@ -153,7 +153,9 @@ def test_every_algorithms_trl_export_parses_with_trls_parser(run: Path, empty_ca
             config.lora.lora_alpha,
             config.lora.lora_dropout,
         )
-        assert model.lora_target_modules == "all-linear" and model.lora_task_type == algorithm.PEFT_TASK_TYPE
+        targets = config.lora.target_modules  # the task's settings name lm_head too (alignlab.task.TASK_LORA)
+        assert model.lora_target_modules == (targets if isinstance(targets, str) else list(targets))
+        assert model.lora_task_type == algorithm.PEFT_TASK_TYPE
     # not built on this machine: named as is, and said so; nothing of alignlab's evaluation is in TRL
     assert model.model_name_or_path == config.model
     assert any(line.startswith(f"model {config.model}: alignlab's built-in") for line in exported.unexpressed)
@@ -248,7 +250,7 @@ def test_llamafactory_exports_of_each_preference_algorithm(empty_cache: Path) ->
     by = {c.algorithm: c for c in map(load_run_config, RUNS)}
     expected = {
         "dpo": {"stage": "dpo", "pref_loss": "sigmoid", "pref_ftx": 1.0, "pref_beta": 0.1},  # loss_type [sigmoid, sft]
-        "simpo": {"stage": "dpo", "pref_loss": "simpo", "pref_beta": 2.0, "simpo_gamma": 1.0},
+        "simpo": {"stage": "dpo", "pref_loss": "simpo", "pref_beta": 10.0, "simpo_gamma": 5.0},
         "orpo": {"stage": "dpo", "pref_loss": "orpo", "pref_beta": 0.1},
         "kto": {"stage": "kto", "pref_beta": 0.36, "kto_chosen_weight": 1.23, "kto_rejected_weight": 1.0},
         "ppo": {"stage": "ppo", "ppo_target": 2.0, "ppo_epochs": 2, "max_new_tokens": 24, "reward_model_type": "full"},
