@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from objectives import win_rate
 
 from alignlab.run import tracking
 from alignlab.run.config import RunConfig
@@ -56,18 +57,6 @@ DPO_STUDY = "dpo-beta"
 MIX_STUDY = "algo-mix"
 EVAL_STEPS = (10, 20, 30, 40)
 FAIL_REASON = "RuntimeError: loss is NaN at step 10"
-
-
-def win_rate(params: dict[str, Any]) -> float:
-    """The analytic objective: best at beta = 0.1 and learning_rate = 1e-4; KTO best at desirable_weight 1.2."""
-    beta = float(params.get("beta", 0.1))
-    lr = float(params["learning_rate"])
-    value = 0.9 - 0.1 * (math.log10(beta) + 1) ** 2 - 0.05 * (math.log10(lr) + 4) ** 2
-    if "desirable_weight" in params:
-        value -= 0.2 * (float(params["desirable_weight"]) - 1.2) ** 2
-    if "kl_target" in params:
-        value -= 0.02 * abs(float(params["kl_target"]) - 4.0)
-    return round(value, 6)
 
 
 def kl(params: dict[str, Any]) -> float:
@@ -208,7 +197,8 @@ def analytic_train(
 
 @contextlib.contextmanager
 def use_root(root: Path) -> Iterator[None]:
-    """``ALIGNLAB_STUDIES`` set to ``root`` (and no MLFLOW_TRACKING_URI) for the duration."""
+    """``ALIGNLAB_STUDIES`` set to ``root`` (and no MLFLOW_TRACKING_URI) for the duration: the session's
+    build runs outside any test, where neither conftest's studies_root nor monkeypatch exist."""
     saved = {k: os.environ.get(k) for k in ("ALIGNLAB_STUDIES", "MLFLOW_TRACKING_URI")}
     os.environ["ALIGNLAB_STUDIES"] = str(root)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -290,7 +280,10 @@ def fast_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def studies(built_studies: FixtureStudies, monkeypatch: pytest.MonkeyPatch) -> Iterator[FixtureStudies]:
-    """The built studies with ``ALIGNLAB_STUDIES`` pointing at them (and no stray MLFLOW_TRACKING_URI)."""
+    """The built studies with ``ALIGNLAB_STUDIES`` pointing at them (and no stray MLFLOW_TRACKING_URI).
+
+    A second root beside conftest's studies_root: the studies are built once per session (seconds) and
+    shared by the tests that read them, which never write there."""
     monkeypatch.setenv("ALIGNLAB_STUDIES", str(built_studies.root))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     yield built_studies

@@ -4,13 +4,13 @@ the best; params outside the new space are left out and counted; input that does
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from objectives import win_rate
 from study_fixture import fast_dir
 from typer.testing import CliRunner
 
@@ -39,7 +39,7 @@ runner = CliRunner()
 
 
 class Analytic:
-    """run_training's signature over an analytic objective (best 0.9 - offset at beta 0.1, learning_rate 1e-4)."""
+    """run_training's signature over the analytic objective (tests/objectives.py) less ``offset``."""
 
     def __init__(self, offset: float = 0.0) -> None:
         self.offset = offset
@@ -55,9 +55,8 @@ class Analytic:
         **hooks: Any,
     ) -> RunResult:
         self.configs.append(config)
-        beta, lr = float(config.params.get("beta", 0.1)), float(config.params["learning_rate"])
-        value = 0.9 - self.offset - 0.1 * (math.log10(beta) + 1) ** 2 - 0.05 * (math.log10(lr) + 4) ** 2
-        metrics = {"win_rate": round(value, 6), "kl": round(lr * 1e4, 6)}
+        lr = float(config.params["learning_rate"])
+        metrics = {"win_rate": round(win_rate(config.params) - self.offset, 6), "kl": round(lr * 1e4, 6)}
         return RunResult(config.name, config.algorithm, "completed", None, metrics, 10, 0.01, None, config.output_dir)
 
 
@@ -67,11 +66,11 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def studies_root_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """conftest's studies root, here on tmpfs (its sweeps commit to SQLite often, and a commit fsyncs on a disk), created and made
+    the current folder (MLflow writes artifacts under ./mlruns)."""
     path = fast_dir(tmp_path_factory) / "studies"
     path.mkdir()
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(path)
     return path
 
@@ -108,7 +107,7 @@ def _source(make_spec: Callable[..., SweepSpec], name: str = "src", **overrides:
 
 
 def test_priors_are_added_marked_rank_scaled_and_the_best_enqueued(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     source = _source(make_spec)
     assert len(source) == 6
@@ -130,7 +129,7 @@ def test_priors_are_added_marked_rank_scaled_and_the_best_enqueued(
 
 
 def test_priors_do_not_count_in_the_budget_and_are_never_the_best(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     _source(make_spec)
     outcome = run_sweep(make_spec("new", warm_start=["src"], budget={"n_trials": 2}), train=Analytic())
@@ -149,7 +148,7 @@ def test_priors_do_not_count_in_the_budget_and_are_never_the_best(
 
 
 def test_compare_and_report_mark_priors_and_leave_them_out_of_the_ranking(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     from alignlab.results.compare import compare_table, to_records
     from alignlab.results.report import build_report
@@ -168,7 +167,7 @@ def test_compare_and_report_mark_priors_and_leave_them_out_of_the_ranking(
 
 
 def test_params_outside_the_space_are_left_out_and_trials_outside_the_range_dropped(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     source = _source(make_spec)
     narrow = {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}
@@ -203,7 +202,7 @@ def test_rank_scaling_spreads_ranks_over_the_sources_range() -> None:
 
 
 def test_each_source_that_does_not_fit_is_one_line_naming_it_and_nothing_is_created(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     _source(make_spec)
     _source(make_spec, "kl-min", objectives=[{"metric": "kl", "direction": "minimize"}])
@@ -236,11 +235,11 @@ def test_each_source_that_does_not_fit_is_one_line_naming_it_and_nothing_is_crea
 
 
 def test_the_cli_refuses_a_warm_start_that_does_not_fit_with_one_error_line(
-    make_spec: Callable[..., SweepSpec], root: Path, tracking_uri: str
+    make_spec: Callable[..., SweepSpec], studies_root: Path, tracking_uri: str
 ) -> None:
     _source(make_spec)
     spec = make_spec("new").model_dump(mode="json", exclude_defaults=True)
-    path = root / "new.yaml"
+    path = studies_root / "new.yaml"
     path.write_text(yaml.safe_dump({**spec, "tracking_uri": tracking_uri}), encoding="utf-8")
     result = runner.invoke(
         app, ["sweep", "run", str(path), "--warm-start", "missing", "--trainer", "test_warm_start:ANALYTIC"]
@@ -260,11 +259,11 @@ ANALYTIC = Analytic()
 
 
 def test_recommend_write_sweep_offers_the_studies_that_fit(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     _source(make_spec)
     _source(make_spec, "kto-src", algorithm="kto", search={"learning_rate": {"type": "float", "low": 1e-6, "high": 1e-2}})
-    out = root / "draft.yaml"
+    out = studies_root / "draft.yaml"
     args = ["recommend", "--data-type", "pairwise", "--n-examples", "2000", "--model", "builtin:tiny-sft"]
     result = runner.invoke(app, [*args, "--write-sweep", str(out), "--algorithm", "dpo"])
     assert result.exit_code == 0, result.output

@@ -8,19 +8,13 @@ real storages runs in seconds and a worker can be killed mid-trial.
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from typing import Any
+
+from objectives import win_rate
 
 from alignlab.run.config import RunConfig
 from alignlab.run.trainer import NO_LOG, EvaluateHook, RunLog, RunResult, StepHook
-
-
-def win_rate(params: dict[str, Any]) -> float:
-    """Best (0.9) at beta = 0.1 and learning_rate = 1e-4."""
-    beta, lr = float(params.get("beta", 0.1)), float(params.get("learning_rate", 1e-4))
-    return round(0.9 - 0.1 * (math.log10(beta) + 1) ** 2 - 0.05 * (math.log10(lr) + 4) ** 2, 6)
 
 
 def train(
