@@ -5,7 +5,6 @@ and params a real trial has."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def uri(store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def uri(store: str, studies_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The module's MLflow store, with the test's studies root set and its tmp_path the current folder."""
     monkeypatch.chdir(tmp_path)
-    yield store
+    return store
 
 
 def config(name: str, uri: str | None, **update: Any) -> RunConfig:
@@ -123,16 +121,14 @@ def test_a_pruned_run_ends_killed_and_a_failed_one_failed(uri: str, status: str,
     assert "eval/kl" not in run.data.metrics and history(uri, run.info.run_id, "loss")[-1] == (4, 0.25)
 
 
-def test_bad_input_before_the_first_log_call_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path / "studies"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def test_bad_input_before_the_first_log_call_writes_nothing(studies_root_with_own_cache: Path) -> None:
 
     def refuses(config: RunConfig, **_: Any) -> RunResult:
         raise UserInputError("model: 'nope' does not exist")
 
     with pytest.raises(UserInputError):
         run_tracked(config("refused", None), refuses)
-    assert not (tmp_path / "studies").exists()  # no MLflow store, no run
+    assert not studies_root_with_own_cache.exists()  # no MLflow store, no run, no cache
 
 
 def test_an_exception_after_the_run_started_ends_it_failed_and_propagates(uri: str) -> None:
