@@ -227,9 +227,9 @@ class SweepSpec(StrictModel):
     """What scores the trials' samples on data without a gold reward, so the sweep can optimise
     ``judge_win_rate_kl``: ``{train_on: heldout, fraction: 0.2}`` (a reward model trained once on pairs no
     trial sees), ``{reward_model: PATH}`` or ``{function: module:fn}`` (alignlab.run.judges). On your own
-    data, judge_win_rate_kl with a held-out judge is the objective whose top trial was within 0.013 of the
-    truth's best wherever it was measured (docs/objectives.md); preference_accuracy, reward_margin and the
-    plain judge_win_rate picked collapsed models."""
+    data, judge_win_rate_kl with a held-out judge is the objective that ranked trials like the truth wherever
+    it was measured (docs/objectives.md); preference_accuracy, reward_margin and the plain judge_win_rate
+    picked collapsed models."""
     fixed: dict[str, Any] = Field(default_factory=dict)
     """TRL fields set in every trial (max_steps, per_device_train_batch_size, ...). Per algorithm via
     a nested mapping: ``fixed: {dpo: {...}, kto: {...}}`` sets those only for that algorithm."""

@@ -97,7 +97,9 @@ def parts(profile_dir: Path) -> dict[str, str]:
     evals, n_evals = _cum(stats, "alignlab/run/evaluation.py", "evaluate_trained_policy")
     boot = sum(_cum(stats, "uncertainty.py", name)[0] for name in ("bootstrap_means",))
     saves, _ = _cum(stats, "alignlab/run/training.py", "_save_outputs")
-    runs, n_runs = _cum(stats, "alignlab/run/training.py", "run_training")
+    runs, n_runs = _cum(stats, "alignlab/run/runner.py", "run_tracked")  # the runner owns a trial's run
+    if not n_runs:  # before alignlab.run.runner: run_training did
+        runs, n_runs = _cum(stats, "alignlab/run/training.py", "run_training")
     return {
         "processes profiled": str(len(files)),
         "imports": f"{imports:.1f}",
