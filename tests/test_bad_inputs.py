@@ -254,7 +254,7 @@ CASES: list[Case] = [
     Case("sweep-folder", [*R, "{d}/data.jsonl", "--write-sweep", "{d}/folder"], "--write-sweep", "folder", setup=_folders),
     Case("sweep-exists", [*R, "{d}/data.jsonl", "--write-sweep", "{d}/existing.yaml"], "existing.yaml", "--force"),
     Case("sweep-read-only", [*R, "{d}/data.jsonl", "--write-sweep", "{d}/ro/s.yaml"], "ro", "read-only", ro=("ro",), setup=_folders),
-    # -- environment: the studies root is a file (the report's default place)
+    # -- environment: the studies root is a file (the report's default place); a second root, the case itself
     Case("studies-root-file", ["report", "{study}"], "a-file", "not a folder", env={"ALIGNLAB_STUDIES": "{d}/a-file"}),
 ]
 
@@ -297,18 +297,19 @@ STUDY = "bare"
 
 
 @pytest.fixture(scope="module")
-def study_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A studies root holding one finished study (Optuna only, no MLflow store: it builds in a second)."""
+def finished_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished study (Optuna only, no MLflow store), built once for the module: it takes a second."""
     root = tmp_path_factory.mktemp("bad-inputs-studies")
     build_optuna_only(root, STUDY, n_complete=3)
-    return root
+    return root / STUDY
 
 
 @pytest.fixture
-def studies(study_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(study_root))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return study_root
+def studies(finished_study: Path, studies_root_with_own_cache: Path) -> Path:
+    """The test's studies root (its cache inside, so the snapshot sees a write there too) holding a copy of
+    the finished study."""
+    shutil.copytree(finished_study, studies_root_with_own_cache / STUDY)
+    return studies_root_with_own_cache
 
 
 @pytest.fixture
@@ -384,7 +385,7 @@ def test_the_table_is_large_enough() -> None:
 # ---- a full disk, in a subprocess under RLIMIT_FSIZE ----------------------------------------------
 
 
-def run_with_file_size_limit(limit: int, argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_with_file_size_limit(limit: int, argv: list[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``alignlab ARGV`` in a process that cannot write past ``limit`` bytes of any file (EFBIG, as a
     full disk gives ENOSPC; SIGXFSZ ignored so the write fails instead of killing the process)."""
 
@@ -395,7 +396,6 @@ def run_with_file_size_limit(limit: int, argv: list[str], *, cwd: Path, env: dic
     return subprocess.run(
         [sys.executable, "-m", "alignlab.cli", *argv],
         cwd=cwd,
-        env={**os.environ, **env},
         preexec_fn=limit_file_size,
         capture_output=True,
         text=True,
@@ -420,9 +420,7 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(
     d = case_dir
     (d / "big.jsonl").write_bytes(ROWS)
     before = snapshot(d, studies)
-    result = run_with_file_size_limit(
-        limit, [a.format(d=d) for a in argv], cwd=d, env={"ALIGNLAB_STUDIES": str(studies)}
-    )
+    result = run_with_file_size_limit(limit, [a.format(d=d) for a in argv], cwd=d)  # the studies root inherited
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], result.stderr
@@ -463,9 +461,9 @@ def huge_model(folder: Path) -> Path:
 
 
 def test_the_disk_need_of_a_run_is_its_outputs_twice_plus_a_margin(tmp_path: Path) -> None:
-    from alignlab.recommend.shapes import shape_from_config
     from alignlab.run.config import LoraSettings
     from alignlab.run.disk import BYTES_PER_PARAM, MARGIN_BYTES, run_disk_need
+    from alignlab.shapes import shape_from_config
 
     model = huge_model(tmp_path / "m")
     shape = shape_from_config(json.loads((model / "config.json").read_text()), name="m", where="m")
@@ -477,7 +475,7 @@ def test_the_disk_need_of_a_run_is_its_outputs_twice_plus_a_margin(tmp_path: Pat
 
 
 def test_no_room_for_a_run_is_refused_before_anything_is_created(
-    case_dir: Path, studies: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    case_dir: Path, studies: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     d = case_dir
     model = huge_model(d / "huge")
@@ -485,20 +483,19 @@ def test_no_room_for_a_run_is_refused_before_anything_is_created(
     config = {"name": "no-room", "algorithm": "dpo", "model": str(model), "lora": None,
               "data": {"path": str(d / "data.jsonl")}, "params": {"beta": 0.1, "max_steps": 2}}
     (d / "run.yaml").write_text(json.dumps(config))
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(d / "studies"))
-    before = snapshot(d)
+    before = snapshot(d, studies)
     code, out, err = run_cli(["train", str(d / "run.yaml")], capsys)
     lines = err.splitlines()
     assert code == 2 and len(lines) == 1, err
-    assert lines[0].startswith(f"error: {d / 'studies' / 'runs' / 'no-room'}: run no-room's outputs"), err
+    assert lines[0].startswith(f"error: {studies / 'runs' / 'no-room'}: run no-room's outputs"), err
     assert re.search(r"need about [\d.]+ TiB, but only [\d.]+ [KMGT]iB is free there", lines[0]), err
-    assert snapshot(d) == before and "Traceback" not in err + out
+    assert snapshot(d, studies) == before and "Traceback" not in err + out
 
 
 def test_a_sweep_checks_the_room_for_each_trial(tmp_path: Path) -> None:
     from alignlab.errors import UserInputError
-    from alignlab.run.disk import room_for_trial
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
+    from alignlab.sweep.preflight import room_for_trial
 
     raw = {
         "name": "no-room", "algorithm": "dpo", "model": "builtin:tiny-sft", "data": {"task": "builtin"},
@@ -533,13 +530,9 @@ def test_force_replaces_and_says_so(case_dir: Path, studies: Path, capsys: pytes
 def test_the_study_report_is_replaced_without_force_and_says_so(studies: Path, capsys: pytest.CaptureFixture[str]) -> None:
     page = studies / STUDY / "report.html"
     page.write_text("<html>the previous report</html>")
-    try:
-        code, out, err = run_cli(["report", STUDY], capsys)
-        assert code == 0 and out.startswith(f"replaced {page}\n"), out + err
-        assert "the previous report" not in page.read_text()
-    finally:
-        for old in [page, *page.parent.glob("report-*.png")]:
-            old.unlink(missing_ok=True)
+    code, out, err = run_cli(["report", STUDY], capsys)
+    assert code == 0 and out.startswith(f"replaced {page}\n"), out + err
+    assert "the previous report" not in page.read_text()
 
 
 @contextlib.contextmanager
@@ -588,17 +581,17 @@ def test_the_report_is_group_readable_under_a_022_umask(
 NOISY_TRAINER = '''
 import optuna
 
-from alignlab.run.training import RunResult
+from alignlab.run.trainer import RunResult
 
 
-def train(config, *, on_evaluate=None, on_step=None, tags=None):
+def train(config, *, on_evaluate=None, on_step=None, log=None):
     """A user's trainer that turns Optuna's logging back on, then fails its run."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return RunResult(config.name, config.algorithm, "failed", "ValueError: loss is NaN", {}, 0, 0.0, None, None)
 '''
 
 
-def test_optunas_trial_failed_warning_prints_no_stack(case_dir: Path) -> None:
+def test_optunas_trial_failed_warning_prints_no_stack(case_dir: Path, studies_root: Path) -> None:
     d = case_dir
     (d / "noisy_trainer.py").write_text(NOISY_TRAINER)
     sweep = {
@@ -607,8 +600,7 @@ def test_optunas_trial_failed_warning_prints_no_stack(case_dir: Path) -> None:
         "objectives": [{"metric": "win_rate", "direction": "maximize"}], "budget": {"n_trials": 1},
     }
     (d / "noisy.yaml").write_text(json.dumps(sweep))
-    env = {**os.environ, "ALIGNLAB_STUDIES": str(d / "studies"), "PYTHONPATH": str(d)}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = {**os.environ, "PYTHONPATH": str(d)}
     result = subprocess.run(
         [sys.executable, "-m", "alignlab.cli", "sweep", "run", "noisy.yaml", "--trainer", "noisy_trainer:train"],
         cwd=d, env=env, capture_output=True, text=True, timeout=300, check=False,

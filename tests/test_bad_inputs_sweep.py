@@ -290,6 +290,7 @@ def foreign_study(env: Env) -> None:
 
 def studies_is_file(env: Env) -> None:
     env.write("studies-file", "not a folder\n")
+    # A second root, and the case itself: one that is a file.
     env.monkeypatch.setenv("ALIGNLAB_STUDIES", str(env.work / "studies-file"))
 
 
@@ -474,6 +475,7 @@ CASES: list[Case] = [
     Case("tracking-mlflow-env-unknown", setenv("MLFLOW_TRACKING_URI", "foo://x", run_config({})), ["$MLFLOW_TRACKING_URI: foo://x: unknown kind of tracking URI"]),
     Case("tracking-option-for-train", run_config({}, extra=["--tracking-uri", "foo://x"]), ["--tracking-uri: foo://x: unknown kind of tracking URI"]),
     # -- the environment and permissions ---------------------------------------------------------------------
+    # (the studies-root-is-a-file cases set a second root: a file, the case itself)
     Case("studies-root-is-a-file-sweep", setenv("ALIGNLAB_STUDIES", "{work}/studies-file", sweep(lambda env, raw: env.write("studies-file", "x"))), ["$ALIGNLAB_STUDIES: {work}/studies-file is a file, not a folder"]),
     Case("studies-root-is-a-file-train", setenv("ALIGNLAB_STUDIES", "{work}/studies-file", run_config(lambda env, raw: env.write("studies-file", "x"))), ["$ALIGNLAB_STUDIES: {work}/studies-file is a file, not a folder"]),
     Case("studies-root-is-a-file-list", command("studies", "list", before=studies_is_file), ["$ALIGNLAB_STUDIES: {work}/studies-file is a file, not a folder"]),
@@ -568,13 +570,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: Path) -> Env:
-    work = tmp_path / "work"
+def studies_root_path(tmp_path: Path) -> Path:
+    """conftest's studies root, here inside the work folder (``work/studies``: a case can name ``../work``)."""
+    return tmp_path / "work" / "studies"
+
+
+@pytest.fixture
+def env(studies_root_with_own_cache: Path, monkeypatch: pytest.MonkeyPatch, template: Path) -> Env:
+    work = studies_root_with_own_cache.parent  # snapshotted whole: the studies root and its cache inside
     work.mkdir()
     monkeypatch.chdir(work)
-    for name in ("ALIGNLAB_CACHE", "ALIGNLAB_STORAGE", "ALIGNLAB_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(work / "studies"))
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # the file-store cases expect MLflow's refusal
     made = Env(work, monkeypatch, template)
     made.model.mkdir()
     (made.model / "config.json").write_text("{}")

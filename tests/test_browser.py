@@ -82,6 +82,12 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
+@pytest.fixture
+def studies_root_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """conftest's studies root, here on tmpfs: pruned_study's sweep commits to SQLite often (a fsync each on a disk)."""
+    return fast_dir(tmp_path_factory) / "studies"
+
+
 def _screenshot(page: Any, name: str, tmp_path: Path) -> Path:
     folder = Path(os.environ.get("ALIGNLAB_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -158,10 +164,9 @@ def test_mlflow_ui_opens_on_the_trials_with_the_objective(
 
 
 def test_optuna_dashboard_names_the_objective_and_shows_pruned_trials_as_pruned(
-    tmp_path_factory: pytest.TempPathFactory, page: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    studies_root: Path, page: Any, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    storage = pruned_study.build(fast_dir(tmp_path_factory) / "browser-pruned")
+    storage = pruned_study.build(studies_root)
     handle = ui.start_optuna_dashboard(storage, port=ui.free_port(), log_dir=tmp_path)
     try:
         ui.wait_ready(handle, timeout=60)

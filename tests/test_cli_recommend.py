@@ -209,7 +209,7 @@ def test_bad_input_is_one_line_per_problem_and_exit_2(args: list[str], expected:
 def test_write_sweep_passes_parse_sweep_with_trl(
     tmp_path: Path, data: Path, extra: list[str], algorithm: str
 ) -> None:
-    from alignlab.sweep.spec import load_sweep
+    from alignlab.sweep.checks import load_sweep
 
     path = tmp_path / "sweeps" / "recommended.yaml"
     out = run_json("--data", str(data), "--write-sweep", str(path), *extra)
@@ -224,7 +224,7 @@ def test_write_sweep_passes_parse_sweep_with_trl(
 
 
 def test_write_sweep_without_data_uses_the_builtin_task(tmp_path: Path) -> None:
-    from alignlab.sweep.spec import load_sweep
+    from alignlab.sweep.checks import load_sweep
 
     path = tmp_path / "s.yaml"
     result = runner.invoke(app, [*EXPLICIT[:-1], "--write-sweep", str(path)])
@@ -236,7 +236,7 @@ def test_write_sweep_without_data_uses_the_builtin_task(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("algorithm", ["simpo", "orpo", "rloo", "grpo"])
 def test_write_sweep_for_each_newly_runnable_algorithm(tmp_path: Path, algorithm: str) -> None:
-    from alignlab.sweep.spec import load_sweep
+    from alignlab.sweep.checks import load_sweep
 
     path = tmp_path / "s.yaml"
     result = runner.invoke(app, [*EXPLICIT, "--write-sweep", str(path), "--algorithm", algorithm])
@@ -303,8 +303,7 @@ def test_no_heavy_imports_with_data() -> None:
 
 def test_console_script_answers() -> None:
     exe = Path(sys.executable).with_name("alignlab")
-    if not exe.exists():
-        pytest.skip("the alignlab console script is not installed in this environment")
+    assert exe.exists(), f"no console script {exe}: `pip install -e .` installs it (pyproject's [project.scripts])"
     proc = subprocess.run([str(exe), *EXPLICIT], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["candidates"][0]["algorithm"] == "dpo"

@@ -130,9 +130,8 @@ def test_top_and_optuna_only(studies: FixtureStudies) -> None:
     assert full["mlflow_run_id"].isna().all()  # nothing recorded in Optuna, MLflow not asked
 
 
-def test_study_without_mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path))
-    store = build_optuna_only(tmp_path, "bare", n_complete=3)
+def test_study_without_mlflow_store(studies_root: Path) -> None:
+    store = build_optuna_only(studies_root, "bare", n_complete=3)
     df = compare_table(["bare"])
     assert df["trial"].tolist() == [
         1,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from alignlab.cli import app
 from alignlab.errors import UserInputError
-from alignlab.run.evaluation import EvalReport
+from alignlab.run.eval_units import EvalReport
 from alignlab.sweep import catalog, records
 from alignlab.sweep.best import select_best
 from alignlab.sweep.confirm import ConfirmSettings, confirm_seeds, confirm_top
@@ -141,10 +141,9 @@ def test_a_missing_adapter_names_the_trial_and_its_folder(tmp_path: Path) -> Non
     assert StudyAttr.CONFIRMATION not in record.study.user_attrs  # nothing recorded
 
 
-def test_cli_confirm_with_a_missing_adapter_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path))
-    (tmp_path / "c").mkdir()
-    _study(f"sqlite:///{tmp_path / 'c' / 'optuna.db'}", tmp_path / "out")
+def test_cli_confirm_with_a_missing_adapter_exits_2(studies_root: Path, tmp_path: Path) -> None:
+    (studies_root / "c").mkdir(parents=True)
+    _study(f"sqlite:///{studies_root / 'c' / 'optuna.db'}", tmp_path / "out")
     gone = tmp_path / "out" / "0"
     for sub in ("adapter", ""):
         (gone / sub).rmdir()
@@ -155,10 +154,9 @@ def test_cli_confirm_with_a_missing_adapter_exits_2(tmp_path: Path, monkeypatch:
     ]
 
 
-def test_cli_best_json_carries_the_standard_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path))
-    (tmp_path / "c").mkdir()
-    _study(f"sqlite:///{tmp_path / 'c' / 'optuna.db'}", tmp_path / "out")
+def test_cli_best_json_carries_the_standard_error(studies_root: Path, tmp_path: Path) -> None:
+    (studies_root / "c").mkdir(parents=True)
+    _study(f"sqlite:///{studies_root / 'c' / 'optuna.db'}", tmp_path / "out")
     result = runner.invoke(app, ["best", "c", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
@@ -181,7 +179,7 @@ def test_cli_best_json_carries_the_standard_error(tmp_path: Path, monkeypatch: p
 def test_confirm_re_evaluates_real_adapters_and_records_it_in_mlflow(studies_root: Path) -> None:
     from test_studies import tiny_sweep
 
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
     from alignlab.sweep.study import run_sweep
 
     run_sweep(parse_sweep(tiny_sweep("confirmable")))

@@ -1,4 +1,4 @@
-"""alignlab.recommend.shapes and .costs: parameter counts from shapes, memory terms, trial costs; no torch needed."""
+"""alignlab.shapes and alignlab.recommend.costs: parameter counts from shapes, memory terms, trial costs; no torch needed."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 from alignlab.errors import UserInputError
 from alignlab.recommend.costs import (
     GIB,
-    PROFILES,
     RECOMMENDABLE,
     ComputeAssumptions,
     TrainSetup,
     estimate_memory,
     estimate_trial_cost,
+    profile_of,
 )
-from alignlab.recommend.shapes import BUILTIN_SHAPES, ModelShape, parse_model, parse_size, shape_from_config
+from alignlab.shapes import BUILTIN_SHAPES, ModelShape, parse_model, parse_size, shape_from_config
 
 # Published configs, with the parameter counts their model cards report.
 SMOLLM2_135M = {
@@ -260,8 +260,8 @@ def test_a_reward_function_holds_no_reward_model() -> None:
 
 
 def test_profiles_are_consistent() -> None:
-    assert tuple(PROFILES) == RECOMMENDABLE
-    for name, prof in PROFILES.items():
+    for name in RECOMMENDABLE:
+        prof = profile_of(name)
         assert prof.resident[0] == "policy", name
         assert ("reference" in prof.resident) == prof.reference
         assert ("reward" in prof.resident) == prof.reward_model

@@ -64,8 +64,8 @@ def test_profile_missing_file_and_missing_tokenizer(tmp_path: Path) -> None:
 
 
 def test_profile_with_a_local_tokenizer(tmp_path: Path) -> None:
-    tokenizers = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
+    import tokenizers  # transformers' own dependency
+    import transformers
     vocab = {"[UNK]": 0, "2": 1, "+": 2, "=": 3, "4": 4}
     backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()

@@ -47,11 +47,9 @@ def test_binary_to_pairwise_order_and_cap() -> None:
         ("g0", "b2"),
         ("g1", "b1"),
     ]
-    assert len(convert_feedback(binary(rows), "pairwise", max_pairs_per_prompt=None).records) == 11
-    assert (
-        convert_feedback(binary(rows), "pairwise").records
-        == convert_feedback(binary(rows), "pairwise").records
-    )
+    uncapped = pairs(convert_feedback(binary(rows), "pairwise", max_pairs_per_prompt=None))
+    assert len(uncapped) == 11 and pairs(out) == uncapped[:5]  # a cap keeps the first pairs of that order
+    assert pairs(convert_feedback(binary(rows), "pairwise")) == uncapped  # the default cap, 16, keeps all 11
 
 
 def test_binary_to_pairwise_with_no_shared_prompts_explains_why() -> None:

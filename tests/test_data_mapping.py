@@ -98,7 +98,7 @@ def test_feedback_like_fields_are_not_read_silently_as_prompts(tmp_path: Path) -
 
 
 def test_run_and_sweep_files_take_a_mapping(tmp_path: Path) -> None:
-    from alignlab.run.assets import data_problems
+    from alignlab.run.checks import data_problems
     from alignlab.run.config import DataSettings
 
     rows = [{"instruction": f"question {i}?", "output_good": "yes", "output_bad": "no"} for i in range(40)]

@@ -218,7 +218,7 @@ def test_paired_scores_keep_their_margin_as_ultrafeedback_pairs_do(tmp_path: Pat
 
 
 def test_a_run_file_reads_the_mapping_language_as_strings(tmp_path: Path) -> None:
-    from alignlab.run.assets import data_problems
+    from alignlab.run.checks import data_problems
     from alignlab.run.config import DataSettings
 
     rows = [

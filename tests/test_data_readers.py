@@ -105,7 +105,7 @@ def test_format_round_trips(tmp_path: Path, name: str, dataset: str, compressed:
 
 @pytest.mark.parametrize("dataset", list(SETS))
 def test_save_to_disk_folder_round_trips(tmp_path: Path, dataset: str) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets
     datasets.Dataset.from_list(SETS[dataset]).save_to_disk(str(tmp_path / "ds"))
     data = load_feedback(tmp_path / "ds")
     assert data.records == SETS[dataset]
@@ -237,7 +237,7 @@ def test_folder_that_is_not_a_saved_dataset(tmp_path: Path) -> None:
 
 
 def test_dataset_dict_folder_asks_for_a_split(tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets
     split = datasets.Dataset.from_list(UNPAIRED)
     datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "dd"))
     (problem,) = _problems(tmp_path / "dd")
@@ -255,7 +255,6 @@ def test_dataset_dict_folder_asks_for_a_split(tmp_path: Path) -> None:
 
 def test_dataset_snapshot_folder_with_parquet_shards(tmp_path: Path) -> None:
     """A downloaded Hub snapshot: README.md and data/{split}-0000i-of-0000n.parquet, read offline."""
-    pytest.importorskip("datasets")
     snapshot = tmp_path / "snapshot"
     (snapshot / "data").mkdir(parents=True)
     (snapshot / "README.md").write_text("# a preference dataset\n")
@@ -273,7 +272,6 @@ def test_dataset_snapshot_folder_with_parquet_shards(tmp_path: Path) -> None:
 
 
 def test_snapshot_rows_are_named_by_their_shard(tmp_path: Path) -> None:
-    pytest.importorskip("datasets")
     snapshot = tmp_path / "snap"
     (snapshot / "data").mkdir(parents=True)
     _write(snapshot / "data" / "train-00000-of-00001.parquet", _parquet([*STANDARD, {"prompt": "p", "chosen": "a", "rejected": None}]))
@@ -290,6 +288,6 @@ def test_split_of_a_plain_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_dataset_dict_with_one_split_needs_no_split(tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets
     datasets.DatasetDict({"train": datasets.Dataset.from_list(UNPAIRED)}).save_to_disk(str(tmp_path / "dd"))
     assert load_feedback(tmp_path / "dd").records == UNPAIRED

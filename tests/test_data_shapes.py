@@ -160,6 +160,38 @@ def test_openassistant_trees_rank_siblings_and_votes_label_replies() -> None:
     assert len(load_feedback(FIXTURES / "oasst_messages.jsonl", kind="binary").records) == 3
 
 
+def test_openassistant_root_messages_with_nested_replies_are_read_like_trees(tmp_path: Path) -> None:
+    """One root message per line, its replies nested in it, no ``message_tree_id``/``prompt`` wrapper."""
+
+    def message(mid: str, parent: str | None, role: str, text: str, rank: int | None, *replies: Any) -> dict[str, Any]:
+        return {"message_id": mid, "parent_id": parent, "text": text, "role": role, "rank": rank, "replies": list(replies)}
+
+    lines = [
+        message(
+            "p1", None, "prompter", "What is 2 + 2?", None,
+            message("a1", "p1", "assistant", "4.", 0, message("p2", "a1", "prompter", "Why?", None,
+                message("a11", "p2", "assistant", "Two and two make four.", 1),
+                message("a12", "p2", "assistant", "By counting: 1, 2, 3, 4.", 0),
+            )),
+            message("a2", "p1", "assistant", "5.", 1),
+        ),
+        message("p3", None, "prompter", "Hello?", None, message("a3", "p3", "assistant", "Hi.", 0)),  # one reply
+    ]
+    path = tmp_path / "oasst_nested.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    data = load_feedback(path)
+    assert data.format == "openassistant-nested"
+    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in data.records] == [
+        ("4.", "5."),
+        ("By counting: 1, 2, 3, 4.", "Two and two make four."),
+    ]
+    assert [m["content"] for m in data.records[1]["prompt"]] == ["What is 2 + 2?", "4.", "Why?"]
+    assert data.accounting.skipped == {"no ranked sibling replies": 1}
+    trees = tmp_path / "oasst_trees.jsonl"  # the same conversations in the tree export read the same
+    trees.write_text("".join(json.dumps({"message_tree_id": m["message_id"], "prompt": m}) + "\n" for m in lines))
+    assert load_feedback(trees).records == data.records
+
+
 def test_convert_to_binary_uses_openassistant_votes(tmp_path: Path) -> None:
     out = tmp_path / "votes.jsonl"
     result = runner.invoke(

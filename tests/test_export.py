@@ -23,9 +23,8 @@ from typer.testing import CliRunner
 
 from alignlab.cli import app
 from alignlab.errors import UserInputError
-from alignlab.run.algorithms import algorithm_of
+from alignlab.run.algorithms import ALGORITHMS, algorithm_of
 from alignlab.run.config import RunConfig, load_run_config
-from alignlab.sweep import export_llamafactory, export_trl
 from alignlab.sweep.best import BestTrial
 from alignlab.sweep.export import FORMATS, export_best
 
@@ -97,7 +96,7 @@ def best_of(config: RunConfig, number: int = 3) -> BestTrial:
 def trl_parser(algorithm: str) -> Any:
     """The parser TRL reads the file with: `trl <command>`'s own, else its script layout over the
     algorithm's (experimental) config class."""
-    command = export_trl.COMMANDS[algorithm]
+    command = algorithm_of(algorithm).trl.command
     if command is not None:
         return importlib.import_module(f"trl.scripts.{command}").make_parser(prog=f"trl {command}")
     from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, TrlParser
@@ -154,15 +153,20 @@ def test_every_algorithms_trl_export_parses_with_trls_parser(run: Path, empty_ca
             config.lora.lora_alpha,
             config.lora.lora_dropout,
         )
-        assert model.lora_target_modules == "all-linear" and model.lora_task_type == algorithm.PEFT_TASK_TYPE
+        targets = config.lora.target_modules  # the task's settings name lm_head too (alignlab.task.TASK_LORA)
+        assert model.lora_target_modules == (targets if isinstance(targets, str) else list(targets))
+        assert model.lora_task_type == algorithm.PEFT_TASK_TYPE
     # not built on this machine: named as is, and said so; nothing of alignlab's evaluation is in TRL
     assert model.model_name_or_path == config.model
     assert any(line.startswith(f"model {config.model}: alignlab's built-in") for line in exported.unexpressed)
     assert any(line.startswith("eval, max_kl:") for line in exported.unexpressed)
     text = header(out)
     assert all(line in text for line in exported.unexpressed)
-    command = export_trl.COMMANDS[config.algorithm]
-    assert exported.command == (f"trl {command} --config {out}" if command else exported.command)
+    command = algorithm.trl.command
+    if command is not None:
+        assert exported.command == f"trl {command} --config {out}"
+    else:  # no `trl` command: the file is for a TrlParser script, and the line says so
+        assert "TrlParser" in exported.command and f"no `trl {config.algorithm}` command" in exported.command
     if config.reward_function == "builtin:gold":
         assert script.reward_funcs == ["alignlab.run.rewards.gold_reward"]
 
@@ -171,9 +175,9 @@ def test_the_trl_commands_are_those_trl_has() -> None:
     from trl.cli.commands import get_commands
 
     names = {c.name for c in get_commands()}
-    assert {c for c in export_trl.COMMANDS.values() if c} <= names
-    assert not {a for a, c in export_trl.COMMANDS.items() if c is None} & names  # a new command: use it
-    assert set(export_trl.COMMANDS) == set(export_llamafactory.STAGES)
+    commands = {name: algorithm_of(name).trl.command for name in ALGORITHMS}
+    assert {c for c in commands.values() if c} <= names
+    assert not {a for a, c in commands.items() if c is None} & names  # a new command: use it
 
 
 def test_trls_parser_refuses_a_key_it_does_not_know(empty_cache: Path) -> None:
@@ -221,7 +225,8 @@ def test_every_llamafactory_export_uses_its_field_names(run: Path, empty_cache: 
 
     config = load_run_config(run)
     out = empty_cache / "best.yaml"
-    if export_llamafactory.STAGES[config.algorithm] is None:
+    factory = algorithm_of(config.algorithm).llamafactory
+    if factory is None:
         with pytest.raises(UserInputError, match=f"no {config.algorithm} trainer"):
             export_best(best_of(config), out, name="x", format="llamafactory")
         assert not out.exists()
@@ -232,7 +237,7 @@ def test_every_llamafactory_export_uses_its_field_names(run: Path, empty_cache: 
     assert set(settings) - LLAMAFACTORY_FIELDS - training == set()
     for key, allowed in LLAMAFACTORY_CHOICES.items():
         assert settings.get(key, next(iter(allowed))) in allowed, key
-    assert settings["stage"] == export_llamafactory.STAGES[config.algorithm]
+    assert settings["stage"] == factory.stage
     assert settings["finetuning_type"] == ("lora" if config.lora else "full")
     if settings["stage"] in ("dpo", "kto"):
         assert settings["pref_beta"] == config.params.get("beta", 0.1)
@@ -245,7 +250,7 @@ def test_llamafactory_exports_of_each_preference_algorithm(empty_cache: Path) ->
     by = {c.algorithm: c for c in map(load_run_config, RUNS)}
     expected = {
         "dpo": {"stage": "dpo", "pref_loss": "sigmoid", "pref_ftx": 1.0, "pref_beta": 0.1},  # loss_type [sigmoid, sft]
-        "simpo": {"stage": "dpo", "pref_loss": "simpo", "pref_beta": 2.0, "simpo_gamma": 1.0},
+        "simpo": {"stage": "dpo", "pref_loss": "simpo", "pref_beta": 10.0, "simpo_gamma": 5.0},
         "orpo": {"stage": "dpo", "pref_loss": "orpo", "pref_beta": 0.1},
         "kto": {"stage": "kto", "pref_beta": 0.36, "kto_chosen_weight": 1.23, "kto_rejected_weight": 1.0},
         "ppo": {"stage": "ppo", "ppo_target": 2.0, "ppo_epochs": 2, "max_new_tokens": 24, "reward_model_type": "full"},

@@ -122,7 +122,7 @@ def test_a_reward_run_folder_judges(studies_root: Path) -> None:
 def test_a_judged_sweep_records_its_judge_and_says_how_far_to_trust_the_winner(studies_root: Path) -> None:
     from alignlab.sweep.best import select_best
     from alignlab.sweep.catalog import open_study
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
     from alignlab.sweep.study import run_sweep
 
     spec = parse_sweep(
@@ -184,7 +184,7 @@ def test_judge_settings_are_checked(judge: dict[str, Any], expected: str) -> Non
 
 
 def test_a_judged_objective_without_a_judge_is_refused() -> None:
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
 
     with pytest.raises(UserInputError) as err:
         parse_sweep(

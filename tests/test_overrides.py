@@ -72,11 +72,10 @@ def test_an_override_is_validated_like_the_file(tmp_path: Path) -> None:
 
 
 def test_the_train_command_refuses_a_bad_override_with_one_line_each_and_writes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    studies_root_with_own_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "run.yaml"
     config.write_text("name: over\nalgorithm: dpo\nmodel: builtin:tiny-sft\ndata: {task: builtin}\n")
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path / "studies"))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["train", str(config), "beta=-1", "max_steps=0"])
     assert result.exit_code == 2

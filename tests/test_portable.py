@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import shutil
 import sqlite3
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from objectives import win_rate
 from study_fixture import (
     DPO_PLAN,
     DPO_STUDY,
@@ -35,10 +35,10 @@ from alignlab.paths import STUDIES_TOKEN, portable, resolve_stored
 from alignlab.results.report import build_report
 from alignlab.run import tracking
 from alignlab.run.config import RunConfig
-from alignlab.run.training import RunResult
+from alignlab.run.trainer import RunResult
 from alignlab.sweep import catalog, records
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.portable import follow_moved_artifacts
-from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.study import run_sweep
 
 __all__ = ["built_studies"]  # a fixture, imported for pytest
@@ -47,35 +47,34 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def base(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("ALIGNLAB_STORAGE", raising=False)
-    return fast_dir(tmp_path_factory)
+def studies_root_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """conftest's studies root, here on tmpfs: the copied stores commit often, and SQLite's commits fsync."""
+    return fast_dir(tmp_path_factory) / "studies"
 
 
 def move(old: Path, new: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Move the studies folder and point ALIGNLAB_STUDIES at it, as a new process would see it."""
     new.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(old, new)
+    # A second root, and the point of this module: the moved folder, as the next command finds it.
     monkeypatch.setenv("ALIGNLAB_STUDIES", str(new))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri sets it, for subprocesses
     monkeypatch.chdir(new.parent)
     assert not old.exists()
 
 
-def test_locations_are_stored_relative_to_the_studies_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tmp_path / "studies"
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(root))
+def test_locations_are_stored_relative_to_the_studies_folder(studies_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, parent = studies_root, studies_root.parent
     assert portable(f"sqlite:///{root}/mlflow.db") == f"sqlite:///{STUDIES_TOKEN}/mlflow.db"
     assert portable(str(root / "s" / "trials" / "3")) == f"{STUDIES_TOKEN}/s/trials/3"
     assert portable((root / "s" / "mlartifacts").as_uri()) == f"file://{STUDIES_TOKEN}/s/mlartifacts"
-    for outside in (f"sqlite:///{tmp_path}/other.db", "postgresql://u@db:5432/studies", "http://mlflow:5000", "dpo"):
+    for outside in (f"sqlite:///{parent}/other.db", "postgresql://u@db:5432/studies", "http://mlflow:5000", "dpo"):
         assert portable(outside) == outside
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path / "moved"))
-    assert resolve_stored(f"sqlite:///{STUDIES_TOKEN}/s/optuna.db") == f"sqlite:///{tmp_path}/moved/s/optuna.db"
+    monkeypatch.setenv("ALIGNLAB_STUDIES", str(parent / "moved"))  # a second root: the folder moved
+    assert resolve_stored(f"sqlite:///{STUDIES_TOKEN}/s/optuna.db") == f"sqlite:///{parent}/moved/s/optuna.db"
     # an older study's absolute location, gone from where it was: found at its place under the new root
-    (tmp_path / "moved" / "s" / "trials" / "3").mkdir(parents=True)
-    assert resolve_stored(str(root / "s" / "trials" / "3")) == str(tmp_path / "moved" / "s" / "trials" / "3")
+    (parent / "moved" / "s" / "trials" / "3").mkdir(parents=True)
+    assert resolve_stored(str(root / "s" / "trials" / "3")) == str(parent / "moved" / "s" / "trials" / "3")
     assert resolve_stored(str(root / "x" / "trials" / "3")) == str(root / "x" / "trials" / "3")  # not there either
 
 
@@ -86,11 +85,10 @@ def copy_of(fx: FixtureStudies, target: Path) -> Path:
 
 
 def test_a_moved_studies_folder_reads_with_every_command(
-    built_studies: FixtureStudies, base: Path, monkeypatch: pytest.MonkeyPatch
+    built_studies: FixtureStudies, studies_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fx = built_studies
-    old, new = copy_of(fx, base / "studies"), base / "elsewhere" / "moved-studies"
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(old))
+    old, new = copy_of(fx, studies_root), studies_root.parent / "elsewhere" / "moved-studies"
     spec = yaml.safe_load((old / DPO_STUDY / "sweep.yaml").read_text())
     assert spec["storage"] == f"sqlite:///{STUDIES_TOKEN}/{DPO_STUDY}/optuna.db"
     assert spec["tracking_uri"] == f"sqlite:///{STUDIES_TOKEN}/mlflow.db"
@@ -136,11 +134,10 @@ def test_a_moved_studies_folder_reads_with_every_command(
 
 
 def test_an_older_study_with_absolute_paths_reads_in_place_and_after_a_move(
-    built_studies: FixtureStudies, base: Path, monkeypatch: pytest.MonkeyPatch
+    built_studies: FixtureStudies, studies_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Studies written before stored absolute locations: rewritten so here, they read before and after."""
-    old, new = copy_of(built_studies, base / "studies"), base / "moved"
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(old))
+    old, new = copy_of(built_studies, studies_root), studies_root.parent / "moved"
     for name in (DPO_STUDY, MIX_STUDY):
         sweep = old / name / "sweep.yaml"
         raw = yaml.safe_load(sweep.read_text())
@@ -175,26 +172,20 @@ def test_an_older_study_with_absolute_paths_reads_in_place_and_after_a_move(
 
 
 def logging_train(config: RunConfig, **_: Any) -> RunResult:
-    """run_training's signature: a nested MLflow run with an artifact and the analytic objective."""
+    """A trainer with an output folder and the analytic objective (tests/objectives.py); the trial's
+    runner logs config.yaml and the metrics in the trial's nested MLflow run."""
     beta, lr = float(config.params["beta"]), float(config.params["learning_rate"])
-    value = round(0.9 - 0.1 * (math.log10(beta) + 1) ** 2 - 0.05 * (math.log10(lr) + 4) ** 2, 6)
-    metrics = {"win_rate": value, "kl": round(lr * 1e3 / beta, 6)}
-    tags = {tracking.TRIAL_NUMBER_TAG: config.name.rsplit("-", 1)[1], tracking.STUDY_TAG: config.experiment or ""}
-    with tracking.start_run(
-        run_name=config.name, tracking_uri=config.tracking_uri, experiment=config.experiment, tags=tags
-    ) as run_id:
-        tracking.log_text(config.to_yaml(), "config.yaml")
-        tracking.log_metrics(metrics, prefix="eval/")
-        tracking.end_run("FINISHED")
+    metrics = {"win_rate": win_rate(config.params), "kl": round(lr * 1e3 / beta, 6)}
     assert config.output_dir is not None
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    return RunResult(config.name, config.algorithm, "completed", None, metrics, 10, 0.01, run_id, config.output_dir)
+    return RunResult(config.name, config.algorithm, "completed", None, metrics, 10, 0.01, None, config.output_dir)
 
 
-def test_a_sweep_resumes_in_the_moved_folder_and_its_artifacts_follow(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    old, new = base / "studies", base / "moved"
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(old))
-    monkeypatch.chdir(base)
+def test_a_sweep_resumes_in_the_moved_folder_and_its_artifacts_follow(
+    studies_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = studies_root, studies_root.parent / "moved"
+    monkeypatch.chdir(studies_root.parent)
     raw = {
         "name": "resumed",
         "algorithm": "dpo",

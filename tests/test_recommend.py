@@ -1,5 +1,5 @@
 """alignlab.recommend: the decision table, tested as a table; the situation's own checks; facts at their
-thresholds; search spaces; drafted sweep files (each one checked by alignlab.sweep.spec.parse_sweep against TRL)."""
+thresholds; search spaces; drafted sweep files (each one checked by alignlab.sweep.checks.parse_sweep against TRL)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from alignlab.data import DataProfile, FeedbackData, LengthStats, profile_feedba
 from alignlab.errors import UserInputError
 from alignlab.recommend import RECOMMENDABLE, Recommendation, Situation, parse_model, recommend
 from alignlab.recommend.rules import RULES, Rule, check_rules, fired_rules, when
-from alignlab.recommend.search_spaces import kto_weight_range, search_space
+from alignlab.recommend.search_spaces import search_space
 from alignlab.recommend.situation import (
     AMPLE_PPO_TRIALS,
     FACTS,
@@ -34,6 +34,7 @@ from alignlab.recommend.sweep_draft import (
     sweep_name,
     write_sweep,
 )
+from alignlab.run.algorithms.kto import kto_weight_range
 
 
 def situation(data_type: str = "pairwise", n: int = 5000, model: str = "7b", **kwargs: Any) -> Situation:
@@ -464,7 +465,7 @@ def _drafts(tmp_path: Path) -> list[tuple[str, Recommendation, str | None]]:
 
 
 def test_every_drafted_sweep_passes_parse_sweep_with_trl(tmp_path: Path) -> None:
-    from alignlab.sweep.spec import load_sweep
+    from alignlab.sweep.checks import load_sweep
 
     written = 0
     for i, (_case, rec, algorithm) in enumerate(_drafts(tmp_path)):
@@ -606,7 +607,7 @@ def test_the_drafts_split_fractions_are_the_file_schemas_defaults() -> None:
 
 @pytest.mark.parametrize("algorithm", ["ppo", "rloo", "grpo"])
 def test_an_online_draft_on_a_file_trains_its_reward_model_first(algorithm: str) -> None:
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
 
     s = situation(n=5000, data_path="/data/pairs.jsonl")
     draft = draft_sweep(recommend(s), algorithm=algorithm)

@@ -110,21 +110,18 @@ def test_report_of_multi_objective_multi_algorithm_study(studies: FixtureStudies
     assert "no standard errors" in card and "±" not in card  # a study without units still reads
 
 
-def test_report_with_one_complete_trial_and_no_mlflow(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path))
-    store = build_optuna_only(tmp_path, "tiny", n_complete=1)
+def test_report_with_one_complete_trial_and_no_mlflow(studies_root: Path) -> None:
+    store = build_optuna_only(studies_root, "tiny", n_complete=1)
     result = runner.invoke(app, ["report", "tiny"])
     assert result.exit_code == 0, result.output
-    html_path = tmp_path / "tiny" / "report.html"  # the default place
+    html_path = studies_root / "tiny" / "report.html"  # the default place
     assert f"wrote {html_path}" in result.stdout
     assert "note: importance: importances need at least 2 complete trials; this study has 1" in result.stdout
     page = html_path.read_text(encoding="utf-8")
     assert "importances need at least 2 complete trials" in page
     assert {"plot-history", "plot-pareto", "plot-param", "plot-curves"} <= _plot_ids(page)
     assert "plot-importance" not in _plot_ids(page)
-    assert (tmp_path / "tiny" / "report-history.png").is_file()
+    assert (studies_root / "tiny" / "report-history.png").is_file()
     assert not store.exists(), "a report must not create an MLflow store"
 
 

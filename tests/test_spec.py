@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from alignlab.errors import UserInputError
 from alignlab.run.config import load_run_config, parse_run_config
-from alignlab.sweep.spec import load_sweep, parse_sweep
+from alignlab.sweep.checks import load_sweep, parse_sweep
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 RUN_CONFIGS = sorted((SWEEPS / "runs").rglob("*.yaml"))

@@ -17,9 +17,9 @@ import yaml
 from alignlab.run.config import load_run_config
 from alignlab.sweep.best import select_best
 from alignlab.sweep.catalog import open_study
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.export import export_best
 from alignlab.sweep.records import finished_count
-from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.study import run_sweep
 
 

@@ -10,39 +10,34 @@ per session, since creating it costs about 2 s.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from objectives import win_rate
 from study_fixture import fast_dir
 from typer.testing import CliRunner
 
 from alignlab.cli import app
 from alignlab.errors import UserInputError
 from alignlab.run.config import RunConfig, parse_run_config
-from alignlab.run.training import EvaluateHook, RunResult, StepHook
+from alignlab.run.trainer import EvaluateHook, RunLog, RunResult, StepHook
 from alignlab.sweep import catalog, records
 from alignlab.sweep.best import pareto_front, select_best
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.export import export_best
 from alignlab.sweep.records import StudyRecord, TrialAttr, TrialRecord, constraint_values, finished_count
 from alignlab.sweep.samplers import grid
-from alignlab.sweep.spec import Constraint, Objective, SweepSpec, parse_sweep
+from alignlab.sweep.spec import Constraint, Objective, SweepSpec
 from alignlab.sweep.study import run_sweep, trial_config
 
 runner = CliRunner()
 
 
-def win_rate(params: dict[str, Any]) -> float:
-    """Best (0.9) at beta = 0.1 and learning_rate = 1e-4."""
-    beta, lr = float(params.get("beta", 0.1)), float(params["learning_rate"])
-    return round(0.9 - 0.1 * (math.log10(beta) + 1) ** 2 - 0.05 * (math.log10(lr) + 4) ** 2, 6)
-
-
 class AnalyticTrain:
-    """run_training's signature over an analytic objective: it evaluates every ``eval.every_n_steps``
+    """A trainer (alignlab.run.trainer.Trainer) over an analytic objective: it evaluates every ``eval.every_n_steps``
     (else once at the end), reports through ``on_evaluate`` and stops when that says so (pruned).
     ``fail`` returns a failure reason for the params it should fail on; ``drop`` leaves a metric out."""
 
@@ -58,7 +53,7 @@ class AnalyticTrain:
         *,
         on_evaluate: EvaluateHook | None = None,
         on_step: StepHook | None = None,
-        tags: dict[str, str] | None = None,
+        log: RunLog | None = None,
     ) -> RunResult:
         self.configs.append(config)
         max_steps = int(config.params.get("max_steps", 40))
@@ -90,12 +85,12 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def studies_root_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """conftest's studies root, here on tmpfs (a sweep commits to SQLite often, and a commit fsyncs on a disk), created and made
+    the current folder (MLflow writes artifacts under ./mlruns)."""
     path = fast_dir(tmp_path_factory) / "studies"
     path.mkdir()
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(path)  # MLflow writes artifacts under ./mlruns
+    monkeypatch.chdir(path)
     return path
 
 
@@ -127,7 +122,7 @@ def make_spec(tracking_uri: str) -> Callable[..., SweepSpec]:
 
 
 def test_trial_config_sets_fixed_then_sampled_params_lora_and_paths(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     spec = make_spec(
         "cfg",
@@ -144,7 +139,7 @@ def test_trial_config_sets_fixed_then_sampled_params_lora_and_paths(
     assert dpo.params == {"max_steps": 40, "max_length": 64, "loss_type": "ipo"}  # TRL's DPOConfig lists it
     assert dpo.lora is not None and (dpo.lora.r, dpo.lora.lora_alpha) == (16, 16)
     assert (dpo.name, dpo.experiment, dpo.tracking_uri) == ("dpo-trial-3", "cfg", "sqlite:///m.db")
-    assert dpo.output_dir == str(root / "cfg" / "trials" / "3")
+    assert dpo.output_dir == str(studies_root / "cfg" / "trials" / "3")
     assert dpo.eval.every_n_steps is None  # no pruner: evaluate at the end only
     kto = trial_config(spec, "kto", {}, 4, tracking_uri="u")
     assert kto.params == {"max_steps": 40, "max_length": 32, "desirable_weight": 1.5}
@@ -163,7 +158,7 @@ def test_trial_config_sets_fixed_then_sampled_params_lora_and_paths(
 )
 def test_trial_config_caps_steps_and_spaces_evaluations(
     make_spec: Callable[..., SweepSpec],
-    root: Path,
+    studies_root: Path,
     fixed_steps: int | None,
     cap: int | None,
     every: int | None,
@@ -330,7 +325,7 @@ def test_finished_count_counts_complete_pruned_and_failed_with_a_reason() -> Non
 
 
 def test_failures_are_recorded_with_their_reason_and_count_against_the_budget(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     spec = make_spec(
         "failing",
@@ -351,7 +346,7 @@ def test_failures_are_recorded_with_their_reason_and_count_against_the_budget(
 
 
 def test_a_run_without_the_objective_metric_fails_with_that_reason(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     outcome = run_sweep(make_spec("no-metric", budget={"n_trials": 1}), train=AnalyticTrain(drop="win_rate"))
     (trial,) = catalog.open_study("no-metric").study.get_trials()
@@ -365,7 +360,7 @@ def test_a_run_without_the_objective_metric_fails_with_that_reason(
 # ---- grid, enqueue, resume, pruning -------------------------------------------------------------------
 
 
-def test_the_grid_runs_every_combination_once(make_spec: Callable[..., SweepSpec], root: Path) -> None:
+def test_the_grid_runs_every_combination_once(make_spec: Callable[..., SweepSpec], studies_root: Path) -> None:
     spec = make_spec(
         "grid",
         lora={"r": 8},
@@ -388,7 +383,7 @@ def test_the_grid_runs_every_combination_once(make_spec: Callable[..., SweepSpec
     assert outcome.best is not None and outcome.best.params["beta"] == 0.1
 
 
-def test_defaults_are_enqueued_once_and_run_first(make_spec: Callable[..., SweepSpec], root: Path) -> None:
+def test_defaults_are_enqueued_once_and_run_first(make_spec: Callable[..., SweepSpec], studies_root: Path) -> None:
     default = {"beta": 0.1, "learning_rate": 5e-6}
     spec = make_spec("enqueue", enqueue=[default, default], budget={"n_trials": 2})  # the same set once
     run_sweep(spec, train=AnalyticTrain())
@@ -403,7 +398,7 @@ def test_defaults_are_enqueued_once_and_run_first(make_spec: Callable[..., Sweep
 
 
 def test_resume_continues_to_the_budget_under_the_same_parent_run(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     spec = make_spec("resume", enqueue=[{"beta": 0.1, "learning_rate": 5e-6}], budget={"n_trials": 4})
     first = run_sweep(spec, n_trials=2, train=AnalyticTrain())
@@ -419,7 +414,7 @@ def test_resume_continues_to_the_budget_under_the_same_parent_run(
         run_sweep(changed, train=train)
 
 
-def test_on_evaluate_feeds_the_pruner(make_spec: Callable[..., SweepSpec], root: Path) -> None:
+def test_on_evaluate_feeds_the_pruner(make_spec: Callable[..., SweepSpec], studies_root: Path) -> None:
     good, bad = {"beta": 0.1, "learning_rate": 1e-4}, {"beta": 1.0, "learning_rate": 1e-6}
     spec = make_spec(
         "prune", enqueue=[good, bad], pruner={"type": "median", "n_startup_trials": 1}, budget={"n_trials": 2}
@@ -437,12 +432,12 @@ def test_on_evaluate_feeds_the_pruner(make_spec: Callable[..., SweepSpec], root:
 
 
 def test_what_the_runner_stores_reads_back(
-    make_spec: Callable[..., SweepSpec], root: Path, tmp_path: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path, tmp_path: Path
 ) -> None:
-    elsewhere = f"sqlite:///{root.parent / 'elsewhere.db'}"
+    elsewhere = f"sqlite:///{studies_root.parent / 'elsewhere.db'}"
     spec = make_spec("stored", constraints=[{"metric": "kl", "max": 5.0}], budget={"n_trials": 3})
     outcome = run_sweep(spec, storage=elsewhere, train=AnalyticTrain())  # --storage: sweep.yaml records it
-    assert yaml.safe_load((root / "stored" / "sweep.yaml").read_text())["storage"] == elsewhere
+    assert yaml.safe_load((studies_root / "stored" / "sweep.yaml").read_text())["storage"] == elsewhere
     record = catalog.open_study("stored")
     assert record.storage_url == elsewhere and record.n_trials == 3
     assert [(o.metric, o.direction) for o in record.objectives] == [("win_rate", "maximize")]
@@ -461,7 +456,7 @@ def test_what_the_runner_stores_reads_back(
 
 
 def test_the_stored_keys_stay_those_older_studies_have(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     """Studies on disk hold these literal keys: renaming one in alignlab.sweep.records needs a reader for the old."""
     spec = make_spec(
@@ -498,12 +493,12 @@ def test_the_stored_keys_stay_those_older_studies_have(
 
 
 def test_every_command_names_an_unknown_study_the_same_way(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     from alignlab.results.ui import free_port
 
     run_sweep(make_spec("known", budget={"n_trials": 1}), train=AnalyticTrain())
-    expected = f"error: unknown study 'nope' (studies in {root}: known)"
+    expected = f"error: unknown study 'nope' (studies in {studies_root}: known)"
     for args in (
         ["best", "nope"],
         ["sweep", "status", "nope"],
@@ -515,7 +510,7 @@ def test_every_command_names_an_unknown_study_the_same_way(
         assert result.exit_code == 2 and result.stderr.strip() == expected, (args, result.output)
 
 
-def test_cli_best_status_and_list(make_spec: Callable[..., SweepSpec], root: Path, tmp_path: Path) -> None:
+def test_cli_best_status_and_list(make_spec: Callable[..., SweepSpec], studies_root: Path, tmp_path: Path) -> None:
     run_sweep(make_spec("shown", enqueue=[{"beta": 0.1, "learning_rate": 1e-4}]), train=AnalyticTrain())
     result = runner.invoke(app, ["best", "shown", "--export", str(tmp_path / "b.yaml")])
     assert result.exit_code == 0, result.output

@@ -7,17 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from test_sweep import AnalyticTrain, make_spec, root, tracking_uri
+from test_sweep import AnalyticTrain, make_spec, studies_root_path, tracking_uri
 
 from alignlab.sweep import catalog, records
 from alignlab.sweep.spec import SweepSpec
 from alignlab.sweep.study import run_sweep
 
-__all__ = ["make_spec", "root", "tracking_uri"]  # fixtures used below
+__all__ = ["make_spec", "studies_root_path", "tracking_uri"]  # fixtures used below (the studies root on tmpfs)
 
 
 def test_a_study_of_several_algorithms_samples_only_each_ones_params(
-    make_spec: Callable[..., SweepSpec], root: Path
+    make_spec: Callable[..., SweepSpec], studies_root: Path
 ) -> None:
     spec = make_spec(
         "mix",

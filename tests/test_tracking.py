@@ -4,7 +4,6 @@ the experiment kind, and a study's saved view of its trials (alignlab.run.mlflow
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def uri(store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield store
+def uri(store: str, studies_root: Path) -> str:
+    """The module's MLflow store, with the test's studies root set."""
+    return store
 
 
 def _client(uri: str) -> Any:

@@ -74,6 +74,29 @@ def test_dpo_run_is_evaluated_and_logged(studies_root: Path) -> None:
     assert (studies_root / "mlflow.db").is_file()
 
 
+@pytest.mark.gpu
+def test_dpo_trains_a_few_steps_on_cuda(studies_root: Path) -> None:
+    """The tiny DPO run on the GPU (bf16, alignlab.models.trainer_device_settings). Deselected by default
+    (pyproject's addopts); ``pytest -m gpu`` selects it, and then a machine without CUDA fails it: asked
+    for the GPU test, a skip would report a broken CUDA install as a pass."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.fail(
+            f"-m gpu selects the CUDA tests, but torch {torch.__version__} sees no CUDA device "
+            f"(torch.cuda.is_available() is False; torch built for CUDA {torch.version.cuda})",
+            pytrace=False,
+        )
+    torch.cuda.reset_peak_memory_stats()
+    result = run_training(tiny_config("dpo", beta=0.2))
+    assert result.status == "completed", result.reason
+    assert result.steps == 4 and 0.0 <= result.metrics["win_rate"] <= 1.0
+    assert torch.cuda.max_memory_allocated() > 0  # the model and its batches were on the GPU
+    assert (Path(result.output_dir or "") / "adapter" / "adapter_config.json").is_file()
+    run = mlflow_run(result.mlflow_run_id or "")
+    assert run.info.status == "FINISHED" and "loss" in run.data.metrics
+
+
 @pytest.mark.parametrize("algorithm", ["sft", "reward", "kto", "simpo", "orpo"])
 def test_each_algorithm_runs(studies_root: Path, algorithm: str) -> None:
     config = tiny_config(algorithm)

@@ -31,6 +31,12 @@ runner = CliRunner()
 
 
 @pytest.fixture
+def studies_root_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """conftest's studies root, here on tmpfs: pruned_study's sweep commits to SQLite often (a fsync each on a disk)."""
+    return fast_dir(tmp_path_factory) / "studies"
+
+
+@pytest.fixture
 def busy_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((ui.HOST, 0))
@@ -100,12 +106,9 @@ def test_optuna_dashboard_starts_and_stops(studies: FixtureStudies, tmp_path: ob
     assert not ui.port_in_use(int(handle.url.rsplit(":", 1)[1]))
 
 
-def test_optuna_dashboard_shows_a_pruned_trial_as_pruned_not_infeasible(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_optuna_dashboard_shows_a_pruned_trial_as_pruned_not_infeasible(studies_root: Path) -> None:
     """A pruned trial has no final KL: its last evaluation decides its constraint values (tests/pruned_study.py)."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    storage = pruned_study.build(fast_dir(tmp_path_factory) / "pruned-studies")
+    storage = pruned_study.build(studies_root)
     handle = ui.start_optuna_dashboard(storage, port=ui.free_port())
     try:
         ui.wait_ready(handle, timeout=60)
@@ -122,7 +125,7 @@ def test_optuna_dashboard_shows_a_pruned_trial_as_pruned_not_infeasible(
 
 def test_cli_serves_both_and_stops_on_ctrl_c(studies: FixtureStudies) -> None:
     port, optuna_port = ui.free_port(), ui.free_port()
-    env = {**os.environ, "ALIGNLAB_STUDIES": str(studies.root), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # ALIGNLAB_STUDIES: the studies fixture's root
     cmd = [sys.executable, "-m", "alignlab.cli", "ui", "--port", str(port), "--optuna", DPO_STUDY]
     proc = subprocess.Popen(
         [*cmd, "--optuna-port", str(optuna_port)],

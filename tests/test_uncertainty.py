@@ -1,4 +1,4 @@
-"""alignlab.results.uncertainty against analytic answers: the bootstrap SE of a Bernoulli mean, the SE of
+"""alignlab.uncertainty against analytic answers: the bootstrap SE of a Bernoulli mean, the SE of
 a mean of normals, paired against unpaired differences on correlated data, the verdicts' wording."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from alignlab.results.uncertainty import (
+from alignlab.uncertainty import (
     bootstrap_means,
     describe_difference,
     difference,

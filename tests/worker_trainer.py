@@ -1,27 +1,20 @@
 """An analytic trainer for worker processes: ``alignlab sweep run SPEC --trainer worker_trainer:train``
-(with ``tests/`` on PYTHONPATH). It has run_training's signature and does what run_training does with
-MLflow (a nested run per trial through alignlab.run.tracking, params, a loss curve, ``eval/<metric>``,
-the final status), but its "training" is ``steps`` sleeps of ``ALIGNLAB_TEST_STEP_S`` seconds (default
-0.05) and its metrics are a function of the params, so a study of real processes on real storages runs
-in seconds and a worker can be killed mid-trial.
+(with ``tests/`` on PYTHONPATH). It is a trainer (alignlab.run.trainer.Trainer): the sweep's trial owns
+the MLflow run (a nested run per trial, params, tags, the final status); it writes a loss curve to the
+log the runner hands it and returns ``eval/<metric>`` values as a function of the params. Its "training"
+is ``steps`` sleeps of ``ALIGNLAB_TEST_STEP_S`` seconds (default 0.05), so a study of real processes on
+real storages runs in seconds and a worker can be killed mid-trial.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from typing import Any
 
-from alignlab.run import tracking
+from objectives import win_rate
+
 from alignlab.run.config import RunConfig
-from alignlab.run.training import EvaluateHook, RunResult, StepHook
-
-
-def win_rate(params: dict[str, Any]) -> float:
-    """Best (0.9) at beta = 0.1 and learning_rate = 1e-4."""
-    beta, lr = float(params.get("beta", 0.1)), float(params.get("learning_rate", 1e-4))
-    return round(0.9 - 0.1 * (math.log10(beta) + 1) ** 2 - 0.05 * (math.log10(lr) + 4) ** 2, 6)
+from alignlab.run.trainer import NO_LOG, EvaluateHook, RunLog, RunResult, StepHook
 
 
 def train(
@@ -29,33 +22,28 @@ def train(
     *,
     on_evaluate: EvaluateHook | None = None,
     on_step: StepHook | None = None,
-    tags: dict[str, str] | None = None,
+    log: RunLog | None = None,
 ) -> RunResult:
+    log = log or NO_LOG
     pause = float(os.environ.get("ALIGNLAB_TEST_STEP_S", "0.05"))
     max_steps = int(config.params.get("max_steps", 10))
     every = config.eval.every_n_steps or max_steps
     final = {"win_rate": win_rate(config.params), "kl": float(config.params.get("learning_rate", 1e-4)) * 1e4}
     started = time.monotonic()
     result = RunResult(config.name, config.algorithm, "completed", None, {}, max_steps, 0.0, None, None)
-    with tracking.start_run(run_name=config.name, tags=tags) as run_id:
-        tracking.log_params({"algorithm": config.algorithm, **config.params})
-        tracking.log_text(config.to_yaml(), "config.yaml")
-        result.mlflow_run_id = run_id
-        for step in range(1, max_steps + 1):
-            time.sleep(pause)
-            tracking.log_metrics({"loss": 1.0 / step}, step=step)
-            if on_step is not None:
-                on_step(step, max_steps)
-            if step % every == 0 and on_evaluate is not None:
-                partial = {"win_rate": final["win_rate"] * step / max_steps}
-                if on_evaluate(step, partial):
-                    result.status, result.reason, result.steps = "pruned", f"pruned at step {step}", step
-                    break
-        if result.status == "completed":
-            result.metrics = final
-            tracking.log_metrics(final, prefix="eval/")
-        result.runtime_s = time.monotonic() - started
-        tracking.end_run(tracking.RUN_STATUS[result.status])
+    for step in range(1, max_steps + 1):
+        time.sleep(pause)
+        log.metrics({"loss": 1.0 / step}, step=step)
+        if on_step is not None:
+            on_step(step, max_steps)
+        if step % every == 0 and on_evaluate is not None:
+            partial = {"win_rate": final["win_rate"] * step / max_steps}
+            if on_evaluate(step, partial):
+                result.status, result.reason, result.steps = "pruned", f"pruned at step {step}", step
+                break
+    if result.status == "completed":
+        result.metrics = final
+    result.runtime_s = time.monotonic() - started
     return result
 
 
@@ -66,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     from alignlab.run.config import read_yaml
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
     from alignlab.sweep.study import run_sweep
 
     args = sys.argv[1:] if argv is None else argv

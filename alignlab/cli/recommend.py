@@ -184,6 +184,18 @@ def recommend(
         help="With --write-sweep: the candidate to sweep (any ranked algorithm).",
     ),
     force: bool = typer.Option(False, "--force", help="With --write-sweep: " + FORCE_HELP),
+    bakeoff: int | None = typer.Option(
+        None,
+        "--bakeoff",
+        metavar="K",
+        min=2,
+        help="Check the ranking on your data: short trials of the top K, each at its literature default and at "
+        "points of its range, equal compute, as one study; prints the measured ranking beside the rules' "
+        "(--write-sweep then drafts the pick).",
+    ),
+    budget_minutes: float | None = typer.Option(
+        None, "--budget-minutes", metavar="M", min=0.1, help="With --bakeoff: wall-clock minutes it may take."
+    ),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="With --data: skip invalid records instead of failing."
     ),
@@ -211,6 +223,10 @@ def recommend(
     from alignlab.recommend import recommend as rank
     from alignlab.recommend import write_sweep as write
 
+    if budget_minutes is not None and bakeoff is None:
+        raise UserInputError("--budget-minutes: the time of --bakeoff K; give --bakeoff too")
+    if algorithm is not None and bakeoff is not None:
+        raise UserInputError("--algorithm: with --bakeoff, --write-sweep drafts the bake-off's pick; give one or the other")
     if algorithm is not None and write_sweep is None:
         raise UserInputError(
             "--algorithm: picks the candidate for --write-sweep; give --write-sweep PATH too"
@@ -238,9 +254,12 @@ def recommend(
         attributes=attributes,
     )
     rec = rank(situation)
+    measured = _bakeoff(rec, bakeoff, budget_minutes) if bakeoff is not None else None
+    if measured is not None:
+        algorithm = measured.pick
     sweep: dict[str, Any] | None = None
     if write_sweep is not None:
-        draft = draft_sweep(rec, algorithm=algorithm)
+        draft = _offer_warm_start(draft_sweep(rec, algorithm=algorithm))
         path = write(write_sweep, draft)
         sweep = {
             "path": str(path),
@@ -250,8 +269,76 @@ def recommend(
             "replaced": replaced,
         }
     if as_json:
-        typer.echo(
-            json.dumps({**rec.to_dict(), "data_notes": notes, "sweep": sweep}, indent=2, ensure_ascii=False)
-        )
+        from dataclasses import asdict
+
+        found = {**rec.to_dict(), "data_notes": notes, "sweep": sweep}
+        if measured is not None:
+            found["bakeoff"] = asdict(measured)
+        typer.echo(json.dumps(found, indent=2, ensure_ascii=False, default=str))
     else:
         render_recommendation(rec, notes, sweep)
+        if measured is not None:
+            _render_bakeoff(measured)
+
+
+def _offer_warm_start(draft: Any) -> Any:
+    """The draft with a commented ``warm_start:`` line naming the earlier studies under studies/ that fit it
+    (same algorithm, a searched parameter in common, same directions: alignlab.sweep.warm_start)."""
+    import dataclasses
+
+    from alignlab.sweep.warm_start import matching_studies
+
+    found = matching_studies(draft.spec)
+    if not found:
+        return draft
+    offer = (
+        f"warm_start: [{', '.join(found)}]   # earlier studies that fit this sweep: uncomment to start its "
+        "sampler from their complete trials (never counted in the budget, never the best)",
+    )
+    return dataclasses.replace(draft, comments=(*draft.comments, *offer))
+
+
+def _bakeoff(rec: Any, k: int, minutes: float | None) -> Any:
+    """``--bakeoff K``: run the bake-off study with a status line on stderr (alignlab.recommend.bakeoff)."""
+    from rich.console import Console
+
+    from alignlab.cli.render import LiveProgress
+    from alignlab.recommend.bakeoff import plan_bakeoff, run_bakeoff
+
+    plan = plan_bakeoff(rec, k=k, budget_minutes=minutes)
+    name = plan.spec["name"]
+    with Console(stderr=True).status(f"{name}: starting...") as status:
+        return run_bakeoff(plan, on_event=LiveProgress(name, status))
+
+
+def _render_bakeoff(outcome: Any) -> None:
+    """The measured ranking beside the rules', the paired differences, where they disagree and the pick."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"bake-off (study {outcome.study}): {outcome.objective}, best point of each algorithm",
+        title_justify="left",
+    )
+    for column in ("measured", "rules", "algorithm", outcome.objective, "vs leader (paired)", "trial", "best point"):
+        table.add_column(column)
+    for i, arm in enumerate(outcome.arms, 1):
+        value = "no complete trial" if arm.value is None else f"{arm.value:.3f}" + (
+            f" ± {arm.se:.3f}" if arm.se is not None else ""
+        )
+        diff = arm.difference
+        gap = "" if diff is None else f"{diff.value:+.3f} ± {diff.se:.3f}" + (" *" if diff.beyond_noise else "")
+        point = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in arm.params.items())
+        table.add_row(
+            str(i) if arm.value is not None else "-", str(arm.rule_rank), arm.algorithm,
+            value + ("" if arm.feasible else " (over the KL bound)"), gap, "" if arm.trial is None else str(arm.trial), point,
+        )
+    console = Console(highlight=False)
+    console.print(table)
+    console.print("* beyond noise: the 95% interval of the paired difference leaves out zero", markup=False)
+    console.print(f"rules: {' > '.join(outcome.rule_order)}", markup=False)
+    for line in outcome.disagreements or ["the measured order agrees with the rules"]:
+        console.print(line, markup=False)
+    for note in outcome.notes:
+        console.print(f"note: {note}", markup=False)
+    console.print(f"would run: {outcome.pick} ({outcome.reason})", markup=False)

@@ -61,6 +61,13 @@ def sweep_run(
         "--trainer",
         help="MODULE:FUNCTION run for each trial instead of TRL training (run_training's signature).",
     ),
+    warm_start: list[str] = typer.Option(
+        None,
+        "--warm-start",
+        metavar="STUDY",
+        help="An earlier study whose complete trials the sampler starts from, as priors that never count in "
+        "the budget (repeatable; added to the file's warm_start).",
+    ),
     events: bool = typer.Option(False, "--events", hidden=True, help="Print progress as JSON lines."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
@@ -73,18 +80,21 @@ def sweep_run(
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     with _masked_errors(), _sigterm_as_interrupt():
         from alignlab.sweep.study import run_sweep
+        from alignlab.sweep.warm_start import with_warm_start
         from alignlab.validate import load_valid_sweep
 
         storage_key, tracking_key = _option_name(ctx, "storage"), _option_name(ctx, "tracking_uri")
         spec = load_valid_sweep(
             spec_path, storage=storage, storage_key=storage_key, tracking_uri=tracking_uri, tracking_key=tracking_key
         )  # `alignlab validate`'s checks, against this storage and MLflow store: nothing is created before
+        spec = with_warm_start(spec, warm_start or [], key="--warm-start")  # each checked as the file's are
         checked: dict[str, Any] = {"storage_key": storage_key, "validated": True}
         train = _load_trainer(trainer)  # a bad --trainer is found before any worker starts
         _room_for_the_first_trial(spec)
         if workers is not None:
             outcome = run_local_workers(
-                spec, spec_path, workers, n_trials=n_trials, storage=storage, tracking_uri=tracking_uri, trainer=trainer
+                spec, spec_path, workers, n_trials=n_trials, storage=storage, tracking_uri=tracking_uri,
+                trainer=trainer, warm_start=warm_start,
             )
         elif events:
             outcome = run_sweep(
@@ -109,6 +119,8 @@ def sweep_run(
         return
     render_best(outcome.best, spec.name)
     console = Console()
+    for line in outcome.warm_start:
+        console.print(f"warm start: {line}", markup=False)
     console.print(f"study {outcome.name}: {outcome.n_finished} trials finished; storage {outcome.storage}")
     console.print(
         f"MLflow: parent run {outcome.mlflow_parent_run_id} in {outcome.tracking_uri} (alignlab ui to browse)"
@@ -129,7 +141,7 @@ def _room_for_the_first_trial(spec: Any) -> None:
     """The disk's room for a trial, checked before the study is created (each later trial is checked
     by the runner before it is claimed: alignlab.run.disk)."""
     from alignlab.paths import study_dir
-    from alignlab.run.disk import room_for_trial
+    from alignlab.sweep.preflight import room_for_trial
 
     room_for_trial(spec, study_dir(spec.name) / "trials")
 
@@ -143,6 +155,7 @@ def run_local_workers(
     storage: str | None,
     tracking_uri: str | None,
     trainer: str | None,
+    warm_start: list[str] | None = None,
 ) -> Any:
     """``--workers`` (or a plan of alignlab.sweep.workers): start and watch the local worker processes
     with one live view; the outcome is read from the study."""
@@ -158,6 +171,7 @@ def run_local_workers(
     command, env = local.worker_command(
         spec_path, storage=storage, n_trials=n_trials, tracking_uri=tracking_uri, trainer=trainer
     )
+    command += [arg for name in warm_start or [] for arg in ("--warm-start", name)]
     err = Console(stderr=True)
     err.print(f"{spec.name}: {local.describe(plans)}")
     with err.status(f"{spec.name}: starting {len(plans)} workers...") as status:

@@ -1,4 +1,5 @@
-"""`alignlab train CONFIG [key=value ...]`: one training run from a run config, with overrides."""
+"""`alignlab train CONFIG [key=value ...]`: one training run from a run config, with overrides: alignlab's
+trainer inside the runner that owns its MLflow run (alignlab.run.training.run_training)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def _render(result: object) -> None:
     from rich.table import Table
 
     from alignlab.run.config import METRICS
-    from alignlab.run.training import RunResult
+    from alignlab.run.trainer import RunResult
 
     assert isinstance(result, RunResult)
     console = Console()

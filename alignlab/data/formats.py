@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alignlab.data import argilla, attributes, chat, judgments, normalise, paired_scores, ranked
+from alignlab.data import argilla, attributes, chat, judgments, normalise, oasst, paired_scores, ranked
 from alignlab.data.feedback import KINDS, FeedbackKind
 from alignlab.data.fields import FEEDBACK_FIELDS, SCORE_FIELDS
 from alignlab.data.shape import PerRecord, ReadOptions, Shape
@@ -108,14 +108,21 @@ FORMATS: tuple[Format, ...] = (
         ("pairwise", "binary"),
         "OpenAssistant message trees {message_tree_id, prompt: {text, role, replies: [{..., rank}]}}",
         lambda r, _o: "message_tree_id" in r and isinstance(r.get("prompt"), dict),
-        lambda k, o, _b: ranked.OasstTrees(k, o.ranking),
+        lambda k, o, _b: oasst.OasstTrees(k, o.ranking),
+    ),
+    Format(
+        "openassistant-nested",
+        ("pairwise", "binary"),
+        "OpenAssistant root messages with nested replies {message_id, parent_id, text, role, rank, replies: [...]}",
+        lambda r, _o: {"message_id", "text", "role"} <= r.keys() and isinstance(r.get("replies"), list),
+        lambda k, o, _b: oasst.OasstNested(k, o.ranking),
     ),
     Format(
         "openassistant-messages",
         ("pairwise", "binary"),
         "OpenAssistant messages {message_id, parent_id, text, role, rank}",
         _keys_match({"message_id", "parent_id", "text", "role"}),
-        lambda k, o, _b: ranked.OasstMessages(k, o.ranking),
+        lambda k, o, _b: oasst.OasstMessages(k, o.ranking),
     ),
     Format(
         "argilla",

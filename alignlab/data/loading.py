@@ -23,8 +23,9 @@ from alignlab.data.feedback import KINDS, Accounting, FeedbackData, FeedbackKind
 from alignlab.data.fields import describe
 from alignlab.data.formats import DETECT_RECORDS, Format, detect
 from alignlab.data.mapping import ColumnMapping, columns_problems
-from alignlab.data.readers import RawRecord, Source, open_source
+from alignlab.data.readers import RawRecord, Source
 from alignlab.data.shape import Outcome, ReadOptions, Shape
+from alignlab.data.sources import open_source
 from alignlab.errors import UserInputError
 
 #: At most this many problem lines in one error; the rest are counted.

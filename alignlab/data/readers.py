@@ -5,8 +5,8 @@ JSONL (``.jsonl``, ``.ndjson``), JSON (``.json``: an array of records, or an obj
 array such as ``{"data": [...]}``; a ``.json`` file that is really JSONL is read as JSONL), CSV
 (``.csv``; ``.tsv`` tab-separated), Parquet (``.parquet``, ``.pq``), any of these compressed with
 gzip, bzip2 or xz (``.gz``, ``.bz2``, ``.xz``, or found by their first bytes; zstd is refused with a
-hint), and Hugging Face dataset folders (:mod:`alignlab.data.hf`: ``save_to_disk`` folders,
-DatasetDicts, downloaded snapshots with parquet shards).
+hint). Hugging Face dataset folders are :mod:`alignlab.data.hf`; :mod:`alignlab.data.sources` opens
+either from a path.
 
 JSONL, CSV and Parquet are streamed (one line, row or row group at a time), so memory does not grow
 with the file; a JSON array is parsed whole, then handed out record by record.
@@ -94,36 +94,6 @@ class Source:
 
     def __iter__(self) -> Iterator[RawRecord]:
         return self._records
-
-
-def read_records(path: str | Path, *, split: str | None = None) -> list[RawRecord]:
-    """Every record of ``path`` (a file or a dataset folder), read at once (see :func:`open_source`)."""
-    return list(open_source(path, split=split))
-
-
-def open_source(path: str | Path, *, split: str | None = None) -> Source:
-    """Open ``path`` (a file or a Hugging Face dataset folder) to read its records lazily.
-
-    Raises :class:`UserInputError` for a missing path, an unreadable format, and (as the records are
-    read) an empty file, a file that is not valid JSON as a whole (JSON arrays) and text that is not
-    UTF-8. Lines of a JSONL file that are not valid JSON come back as records with ``error`` set, so
-    callers can report or skip them all. ``split`` picks the split of a dataset folder.
-    """
-    p = Path(path)
-    name = str(path)
-    if not p.exists():
-        raise UserInputError(f"{name}: no such file or folder")
-    if p.is_dir():
-        from alignlab.data.hf import open_folder
-
-        return open_folder(p, name, split=split)
-    if not p.is_file():
-        raise UserInputError(
-            f"{name}: not a regular file (a device, pipe or socket); expected a data file or a dataset folder"
-        )
-    if split is not None:
-        raise UserInputError(f"{name}: --split {split} applies to a dataset folder, but this is a file")
-    return open_file(p, name)
 
 
 def open_file(p: Path, name: str, *, kind: str | None = None) -> Source:

@@ -10,15 +10,15 @@ Modules: :mod:`~alignlab.recommend.situation` (the situation, checked, and its f
 :mod:`~alignlab.recommend.rules` (the decision table, with sources),
 :mod:`~alignlab.recommend.search_spaces` (literature ranges by TRL field),
 :mod:`~alignlab.recommend.ranking` (:func:`recommend`), :mod:`~alignlab.recommend.sweep_draft`
-(sweep files), :mod:`~alignlab.recommend.shapes` (model shapes from ``--model``),
+(sweep files), :mod:`~alignlab.shapes` (model shapes from ``--model``, below recommend and run),
 :mod:`~alignlab.recommend.costs` (memory and time estimates).
 """
 
 from alignlab.recommend.costs import RECOMMENDABLE
 from alignlab.recommend.ranking import Candidate, Recommendation, recommend
-from alignlab.recommend.shapes import ModelShape, parse_model
 from alignlab.recommend.situation import DATA_TYPES, Situation, situation_from_profile, situation_problems
 from alignlab.recommend.sweep_draft import SweepDraft, draft_sweep, write_sweep
+from alignlab.shapes import ModelShape, parse_model
 
 __all__ = [
     "DATA_TYPES",

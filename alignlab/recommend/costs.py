@@ -1,9 +1,10 @@
 """GPU memory and compute-time estimates of preference-alignment training, from a model's shape alone.
 
-Each algorithm :mod:`alignlab.recommend` ranks (:data:`RECOMMENDABLE`) has an :class:`AlgorithmProfile`:
-the models it keeps resident and the FLOPs it spends per token. :func:`estimate_memory` adds up the
+Each algorithm :mod:`alignlab.recommend` ranks declares a cost profile in its own module
+(:class:`alignlab.run.algorithms.CostProfile`, read with :func:`profile_of`): the models it keeps
+resident and the FLOPs it spends per token. :func:`estimate_memory` adds up the
 resident bytes of one training setup term by term; :func:`estimate_trial_cost` counts the FLOPs and
-seconds of one sweep trial. Models are :class:`~alignlab.recommend.shapes.ModelShape` (no torch).
+seconds of one sweep trial. Models are :class:`~alignlab.shapes.ModelShape` (no torch).
 
 Both are estimates for planning, good to perhaps 20-30 %: allocator fragmentation, framework
 buffers and kernel choices move the real figures. Every term states its assumption where it is
@@ -16,7 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from alignlab.recommend.shapes import ModelShape
+from alignlab.run.algorithms import CostProfile, recommendables
+from alignlab.shapes import ModelShape
 
 GIB = 2**30
 """Bytes in one GB as this module reports it (GiB)."""
@@ -25,136 +27,20 @@ Method = Literal["lora", "qlora", "full"]
 """How the policy is trained: LoRA adapters on bf16 weights, LoRA on 4-bit weights, or all weights."""
 METHODS: tuple[str, ...] = get_args(Method)
 
-RecommendableAlgorithm = Literal["dpo", "ipo", "kto", "simpo", "orpo", "ppo", "rloo", "grpo"]
-"""Algorithms :mod:`alignlab.recommend` ranks and estimates; IPO is DPO with ``loss_type: ipo`` (same cost).
-Each is run by ``alignlab train``/``sweep`` (as :data:`alignlab.run.algorithms.ALGORITHMS` names it: IPO
-as ``dpo``), so a recommendation never names one alignlab cannot run."""
-RECOMMENDABLE: tuple[str, ...] = get_args(RecommendableAlgorithm)
+RECOMMENDABLE: tuple[str, ...] = tuple(recommendables())
+"""The entries :mod:`alignlab.recommend` ranks and estimates, as registered when it was imported: the
+names the rule table (alignlab.recommend.rules) may use. Each algorithm module declares its own
+(alignlab.run.algorithms.Recommendable: DPO declares ``dpo`` and ``ipo``, DPO with ``loss_type: ipo``), so
+a recommendation never names one alignlab cannot run; the ranking reads the registry afresh
+(:func:`alignlab.run.algorithms.recommendables`), so an algorithm registered later is ranked too."""
 
 
-# --------------------------------------------------------------------------------------------
-# What each algorithm keeps resident and computes
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlgorithmProfile:
-    """What an algorithm keeps in GPU memory and how many FLOPs it spends per example token."""
-
-    resident: tuple[str, ...]
-    """The models resident during training, for display."""
-    reference: bool
-    """Needs reference log-probs (a frozen copy with full fine-tuning; the adapter switched off with LoRA)."""
-    reward_model: bool
-    """Keeps a reward model (a sequence classifier, assumed the policy's size) for scoring samples."""
-    value_model: bool
-    """Trains a value model (PPO's critic, assumed the policy's size)."""
-    generates: bool
-    """Samples responses from the policy during training (online RL)."""
-    trained_sequences: int
-    """Sequences per example in the forward/backward with gradients (DPO: chosen and rejected)."""
-    samples_per_prompt: int
-    """Online algorithms: responses sampled per prompt (RLOO's k); 1 for offline ones."""
-    flops_per_token: int
-    """FLOPs per parameter per sequence token of one example, training and scoring passes together
-    (generation excluded): 6 per trained token (forward 2, backward 4), 2 per forward-only token."""
-    flops_derivation: str
-    """How ``flops_per_token`` adds up, shown with the estimate."""
-
-
-#: Per algorithm. Derivations assume TRL 1.12's trainers at their defaults (PPO: ``num_ppo_epochs=4``;
-#: RLOO: k=2, one update; GRPO: k=8, one update, beta 0 so no reference pass).
-PROFILES: dict[str, AlgorithmProfile] = {
-    "dpo": AlgorithmProfile(
-        resident=("policy", "reference"),
-        reference=True,
-        reward_model=False,
-        value_model=False,
-        generates=False,
-        trained_sequences=2,
-        samples_per_prompt=1,
-        flops_per_token=16,
-        flops_derivation="2 sequences x (6 trained + 2 reference forward)",
-    ),
-    "ipo": AlgorithmProfile(
-        resident=("policy", "reference"),
-        reference=True,
-        reward_model=False,
-        value_model=False,
-        generates=False,
-        trained_sequences=2,
-        samples_per_prompt=1,
-        flops_per_token=16,
-        flops_derivation="as DPO: 2 sequences x (6 trained + 2 reference forward)",
-    ),
-    "kto": AlgorithmProfile(
-        resident=("policy", "reference"),
-        reference=True,
-        reward_model=False,
-        value_model=False,
-        generates=False,
-        trained_sequences=1,
-        samples_per_prompt=1,
-        flops_per_token=12,
-        flops_derivation="1 sequence x (6 trained + 2 reference) + 1 mismatched KL sequence x (2 policy + 2 reference)",
-    ),
-    "simpo": AlgorithmProfile(
-        resident=("policy",),
-        reference=False,
-        reward_model=False,
-        value_model=False,
-        generates=False,
-        trained_sequences=2,
-        samples_per_prompt=1,
-        flops_per_token=12,
-        flops_derivation="2 sequences x 6 trained (no reference)",
-    ),
-    "orpo": AlgorithmProfile(
-        resident=("policy",),
-        reference=False,
-        reward_model=False,
-        value_model=False,
-        generates=False,
-        trained_sequences=2,
-        samples_per_prompt=1,
-        flops_per_token=12,
-        flops_derivation="2 sequences x 6 trained (no reference)",
-    ),
-    "ppo": AlgorithmProfile(
-        resident=("policy", "reference", "reward", "value"),
-        reference=True,
-        reward_model=True,
-        value_model=True,
-        generates=True,
-        trained_sequences=1,
-        samples_per_prompt=1,
-        flops_per_token=56,
-        flops_derivation="rollout forwards (policy, reference, reward, value: 4 x 2) + 4 PPO epochs x (policy 6 + value 6)",
-    ),
-    "rloo": AlgorithmProfile(
-        resident=("policy", "reference", "reward"),
-        reference=True,
-        reward_model=True,
-        value_model=False,
-        generates=True,
-        trained_sequences=1,
-        samples_per_prompt=2,
-        flops_per_token=24,
-        flops_derivation="2 samples x (policy, reference, reward forwards 3 x 2 + 6 trained)",
-    ),
-    "grpo": AlgorithmProfile(
-        resident=("policy", "reward"),
-        reference=False,
-        reward_model=True,
-        value_model=False,
-        generates=True,
-        trained_sequences=1,
-        samples_per_prompt=8,
-        flops_per_token=64,
-        flops_derivation="8 samples x (reward forward 2 + 6 trained); beta 0: no reference pass, and with one "
-        "update per batch the old log-probs are the current ones",
-    ),
-}
+def profile_of(algorithm: str) -> CostProfile:
+    """What ``algorithm`` (a recommendable entry) keeps resident and computes, as its module declares."""
+    entries = recommendables()
+    if algorithm not in entries:
+        raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(entries)}")
+    return entries[algorithm][1].cost
 
 
 @dataclass(frozen=True)
@@ -226,7 +112,7 @@ class MemoryEstimate:
     """Estimated peak GPU memory of one training setup, term by term."""
 
     algorithm: str
-    """Which algorithm (a key of :data:`PROFILES`)."""
+    """Which algorithm (a recommendable entry)."""
     method: Method
     """How the policy is trained."""
     terms: tuple[MemoryTerm, ...]
@@ -282,9 +168,7 @@ def estimate_memory(shape: ModelShape, algorithm: str, setup: TrainSetup) -> Mem
     activations layer by layer, so only their weights count; generation keeps a bf16 KV cache for the
     micro-batch's samples.
     """
-    if algorithm not in PROFILES:
-        raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(PROFILES)}")
-    prof = PROFILES[algorithm]
+    prof = profile_of(algorithm)
     method = setup.method
     n = shape.n_params
     weights = weight_bytes(shape, method)
@@ -457,7 +341,7 @@ def estimate_trial_cost(
     ``reward_model_examples`` > 0 adds a once-per-study stage that trains a reward model of the policy's
     size for one epoch on that many examples of ``reward_model_sequences`` sequences each (6N per token).
     """
-    prof = PROFILES[algorithm]
+    prof = profile_of(algorithm)
     n = shape.n_params
     epochs = assumptions.epochs_per_trial
     tokens = int(examples * epochs * setup.seq_len * prof.trained_sequences * prof.samples_per_prompt)

@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from alignlab.recommend.costs import DEFAULT_COMPUTE, PROFILES, RECOMMENDABLE, ComputeAssumptions
-from alignlab.recommend.rules import RULES, Rule, fired_rules
+from alignlab.recommend.costs import DEFAULT_COMPUTE, ComputeAssumptions, profile_of
+from alignlab.recommend.rules import RULES, Rule, When, fired_rules
 from alignlab.recommend.search_spaces import SearchSpace, search_space
 from alignlab.recommend.situation import (
     DEFAULT_MODEL,
@@ -21,6 +21,7 @@ from alignlab.recommend.situation import (
     derive_facts,
     estimate,
 )
+from alignlab.run.algorithms import Recommendable, recommendables
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Candidate:
     """One algorithm's place in the ranking, with everything that put it there."""
 
     algorithm: str
-    """The algorithm (a key of alignlab.recommend.costs.PROFILES)."""
+    """The algorithm (a recommendable entry: alignlab.run.algorithms.recommendables)."""
     rank: int
     """1 is the recommendation; ruled-out algorithms rank last."""
     score: float
@@ -51,7 +52,7 @@ class Candidate:
     @property
     def resident_models(self) -> tuple[str, ...]:
         """The models resident while it trains (policy, reference, reward, value)."""
-        return PROFILES[self.algorithm].resident
+        return profile_of(self.algorithm).resident
 
     def to_dict(self, gpu_hours: float | None) -> dict[str, Any]:
         memory = self.estimate.memory.to_dict()
@@ -119,23 +120,42 @@ def recommend(
     s: Situation, *, rules: tuple[Rule, ...] = RULES, compute: ComputeAssumptions = DEFAULT_COMPUTE
 ) -> Recommendation:
     """Rank every algorithm for situation ``s``: estimate, derive facts, fire rules, add up, sort."""
-    estimates = {a: estimate(a, s, compute=compute) for a in RECOMMENDABLE}
+    entries = {name: entry for name, (_, entry) in recommendables().items()}
+    order = list(entries)
+    estimates = {a: estimate(a, s, compute=compute) for a in order}
     facts = derive_facts(s, estimates)
-    fired = fired_rules(facts, rules)
+    fired = fired_rules(facts, with_ranked_like(rules, entries))
     rows = []
-    for a in RECOMMENDABLE:
+    for a in order:
         mine = [r for r in fired if r.algorithm == a]
         score = round(sum(r.delta for r in mine), 3)
         ruled_out = any(r.rule_out for r in mine)
         reasons = tuple(sorted(mine, key=lambda r: (not r.rule_out, -abs(r.delta))))
         conversion = next((r.conversion for r in reasons if r.conversion and r.delta > 0), None)
         rows.append((a, score, ruled_out, reasons, conversion))
-    rows.sort(key=lambda row: (row[2], -row[1], RECOMMENDABLE.index(row[0])))
+    rows.sort(key=lambda row: (row[2], -row[1], order.index(row[0])))
     candidates = tuple(
         Candidate(a, i + 1, score, out, reasons, conversion, estimates[a], search_space(a, s))
         for i, (a, score, out, reasons, conversion) in enumerate(rows)
     )
     return Recommendation(s, facts, candidates, _assumptions(s, compute))
+
+
+def with_ranked_like(rules: tuple[Rule, ...], entries: dict[str, Recommendable]) -> tuple[Rule, ...]:
+    """``rules`` and, for each entry ranked like another (``Recommendable.ranked_like``: one the table does
+    not name), the other's rows as its own: same condition and effect, with its own ``fits_`` and
+    ``trials_`` facts in place of the other's."""
+    kin: list[Rule] = []
+    for name, entry in entries.items():
+        like = entry.ranked_like
+        if like is None:
+            continue
+        own = {f"fits_{like}": f"fits_{name}", f"trials_{like}": f"trials_{name}"}
+        for rule in rules:
+            if rule.algorithm == like:
+                when = When(tuple((own.get(fact, fact), values) for fact, values in rule.when.conditions))
+                kin.append(replace(rule, name=f"{rule.name} (as {name})", algorithm=name, when=when))
+    return (*rules, *kin)
 
 
 def _assumptions(s: Situation, compute: ComputeAssumptions) -> tuple[str, ...]:

@@ -19,7 +19,6 @@ from alignlab.errors import UserInputError
 from alignlab.recommend.costs import (
     DEFAULT_COMPUTE,
     METHODS,
-    PROFILES,
     RECOMMENDABLE,
     ComputeAssumptions,
     MemoryEstimate,
@@ -28,8 +27,10 @@ from alignlab.recommend.costs import (
     TrialCost,
     estimate_memory,
     estimate_trial_cost,
+    profile_of,
 )
-from alignlab.recommend.shapes import ModelShape
+from alignlab.run.algorithms import recommendables
+from alignlab.shapes import ModelShape
 
 if TYPE_CHECKING:
     from alignlab.data.profile import DataProfile
@@ -59,6 +60,10 @@ AMPLE_PPO_TRIALS = 10
 10 is Optuna's default ``n_startup_trials`` for TPE: fewer trials than that are a random search, and
 PPO is the most hyperparameter-sensitive of the candidates (Xu et al. 2024 needed a tuned setup to make
 PPO beat DPO)."""
+
+BUDGET_YARDSTICK = "ppo"
+"""The recommendable entry whose trials :data:`AMPLE_PPO_TRIALS` counts (a threshold of the rule table's
+``budget`` fact, stated with it)."""
 
 IMBALANCED_MINORITY_FRACTION = 1 / 3
 """Binary data is "imbalanced" when the minority label is under a third of the rows (2:1 or worse):
@@ -175,7 +180,7 @@ class Situation:
     n_examples: int
     """Rows of feedback (pairs, labelled completions, scored completions or prompts)."""
     model: ModelShape
-    """The policy's shape (alignlab.recommend.shapes.parse_model)."""
+    """The policy's shape (alignlab.shapes.parse_model)."""
     method: Method = "lora"
     """How the policy is trained: lora, qlora or full."""
     seq_len: int = DEFAULT_SEQ_LEN
@@ -314,12 +319,15 @@ class Estimate:
 
 
 def examples_for(algorithm: str, s: Situation) -> int:
-    """Examples one epoch of ``algorithm`` trains on, after any conversion of the data."""
-    if PROFILES[algorithm].generates:
+    """Examples one epoch of ``algorithm`` trains on, after any conversion of the data to the shape it
+    trains on (its module's TRAIN_KIND): prompts for online algorithms, a row per completion for binary
+    ones (a pair gives two), pairs for pairwise ones."""
+    runs_as, _ = recommendables()[algorithm]
+    if profile_of(algorithm).generates:
         return s.unique_prompts or s.n_examples
     if s.data_type == "prompt":
         return 0
-    if algorithm == "kto":
+    if runs_as.TRAIN_KIND == "binary":
         return 2 * s.n_examples if s.data_type == "pairwise" else s.n_examples
     if s.data_type == "pairwise":
         return s.n_examples
@@ -353,7 +361,7 @@ def estimate(algorithm: str, s: Situation, *, compute: ComputeAssumptions = DEFA
     user's own reward model or function."""
     setup = s.setup()
     memory = estimate_memory(s.model, algorithm, setup)
-    rm_examples = reward_model_pairs(s) if PROFILES[algorithm].reward_model else 0
+    rm_examples = reward_model_pairs(s) if profile_of(algorithm).reward_model else 0
     cost = estimate_trial_cost(
         s.model,
         algorithm,
@@ -375,7 +383,7 @@ def derive_facts(s: Situation, estimates: Mapping[str, Estimate]) -> dict[str, A
     pairable = "unknown"
     if s.data_type in ("binary", "scalar") and s.n_pairs is not None:
         pairable = "yes" if s.n_pairs >= PAIRABLE_MIN_PAIRS_PER_ROW * s.n_examples else "no"
-    ppo_trials = estimates["ppo"].trials_affordable
+    ppo_trials = estimates[BUDGET_YARDSTICK].trials_affordable
     budget = "unknown" if ppo_trials is None else ("ample" if ppo_trials >= AMPLE_PPO_TRIALS else "tight")
     facts: dict[str, Any] = {
         "data_type": s.data_type,

@@ -2,7 +2,7 @@
 
 :func:`draft_sweep` turns a :class:`~alignlab.recommend.ranking.Recommendation` into a
 :class:`SweepDraft` (the mapping plus ``#`` comments on what to check), checked with
-:func:`alignlab.sweep.spec.parse_sweep` (imported lazily: pydantic + PyYAML, no trl);
+:func:`alignlab.sweep.checks.parse_sweep` (imported lazily: pydantic + PyYAML, no trl);
 :func:`write_sweep` writes it atomically.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from alignlab.errors import UserInputError
 from alignlab.paths import write_atomic
-from alignlab.recommend.costs import DEFAULT_COMPUTE, PROFILES, RECOMMENDABLE
+from alignlab.recommend.costs import DEFAULT_COMPUTE, RECOMMENDABLE, profile_of
 from alignlab.recommend.ranking import Recommendation
 from alignlab.recommend.situation import DRAFT_REWARD_MODEL_FRACTION, reward_model_pairs, trains_reward_model
 from alignlab.sweep.objectives import RECOMMENDED, RECOMMENDED_JUDGE
@@ -42,7 +42,7 @@ class SweepDraft:
     algorithm: str
     """The recommended algorithm it sweeps (``ipo`` is run as ``dpo``)."""
     spec: dict[str, Any]
-    """The mapping; it passes alignlab.sweep.spec.parse_sweep."""
+    """The mapping; it passes alignlab.sweep.checks.parse_sweep."""
     comments: tuple[str, ...]
     """Lines written as ``#`` comments above it (what the user must check or set)."""
 
@@ -71,7 +71,7 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
     """A sweep file for ``algorithm`` (default: the top candidate; every recommendable algorithm runs).
     Checked with ``parse_sweep(check_trl=False)`` (no trl import); tests check it with TRL too."""
     from alignlab.run.config import BUILTIN_MODELS
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
 
     s = rec.situation
     comments: list[str] = [
@@ -96,7 +96,7 @@ def draft_sweep(rec: Recommendation, *, algorithm: str | None = None) -> SweepDr
         )
     space = chosen.search_space
     run_as = space.sweep_algorithm
-    online = PROFILES[chosen.algorithm].generates
+    online = profile_of(chosen.algorithm).generates
 
     if s.model_ref is not None and (s.model_ref in BUILTIN_MODELS or Path(s.model_ref).expanduser().is_dir()):
         model = (

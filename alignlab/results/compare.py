@@ -3,12 +3,14 @@
 Rows are trials (every state); columns, in order::
 
     study, trial, algorithm, <params by TRL name ...>, <metric>, <metric>_se ... (the objectives, kl),
-    steps, runtime_s, state, enqueued, [feasible], mlflow_run_id
+    steps, runtime_s, state, enqueued, [prior], [feasible], mlflow_run_id
 
 Objective columns are named by metric (``win_rate``, ``kl``, ...), the union over the studies in the
 order given; a study whose objectives differ gets the other columns from its trials' final eval
 ``metrics``. ``feasible`` appears when any study has constraints. Rows are sorted by the first
-objective of the first study, in its direction: complete trials first, missing values last. The
+objective of the first study, in its direction: the studies' own trials first (complete ones first,
+missing values last), then warm-start priors (``prior``, a column only when some row is one: their source study, alignlab.sweep.warm_start;
+their metrics are the source's, never within noise of anything, never the best). The
 data comes from the Optuna storage; MLflow (when its store exists) is read only to fill the run ids
 (and the experiment id) that the Optuna records lack.
 
@@ -31,6 +33,7 @@ from alignlab.paths import write_atomic
 from alignlab.sweep.catalog import open_study
 from alignlab.sweep.records import StudyRecord, TrialRecord, join_mlflow, trial_records
 from alignlab.sweep.spec import Objective
+from alignlab.sweep.warm_start import prior_sources
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,22 +71,26 @@ def _rows(
     by_key: dict[tuple[str, int], TrialRecord] = {}
     for rec in records:
         trials = trial_records(rec)
-        if use_mlflow and (rec.experiment_id is None or any(t.mlflow_run_id is None for t in trials)):
+        priors = prior_sources(rec)
+        missing = any(t.mlflow_run_id is None for t in trials if t.number not in priors)  # priors have no run here
+        if use_mlflow and (rec.experiment_id is None or missing):
             join_mlflow(rec, trials)  # importing mlflow costs 2-3 s: only when Optuna lacks a run id
         for t in trials:
             param_cols += [k for k in t.params if k not in param_cols]
             row: dict[str, Any] = {"study": rec.name, "trial": t.number, "algorithm": t.algorithm}
             row.update(t.params)
             by_key[(rec.name, t.number)] = t
-            for m in metric_cols:
-                row[m] = t.metric(m, rec.objectives)
-                est = trial_estimate(t, m) if t.state == "COMPLETE" else None
+            prior = priors.get(t.number)
+            for m in metric_cols:  # a prior shows its source's values (its Optuna values are rank-scaled)
+                row[m] = t.metrics.get(m) if prior is not None else t.metric(m, rec.objectives)
+                est = trial_estimate(t, m) if t.state == "COMPLETE" and prior is None else None
                 row[f"{m}_se"] = est.se if est is not None and est.defined else None
             row.update(
                 steps=t.steps,
                 runtime_s=t.runtime_s,
                 state=t.state,
                 enqueued=t.enqueued,
+                prior=prior,
                 mlflow_run_id=t.mlflow_run_id,
                 experiment_id=rec.experiment_id,
             )
@@ -126,10 +133,11 @@ def table(records: Sequence[StudyRecord], *, top: int | None = None, use_mlflow:
     )
     sign = -1.0 if first.maximize else 1.0
 
-    def key(row: dict[str, Any]) -> tuple[int, int, float, str, int]:
+    def key(row: dict[str, Any]) -> tuple[int, int, int, float, str, int]:
         value = row.get(first.metric)
         missing = value is None or (isinstance(value, float) and math.isnan(value))
         return (
+            int(row.get("prior") is not None),  # the studies' own trials first, then warm-start priors
             STATE_ORDER.get(row["state"], 9),
             int(missing),
             0.0 if missing else sign * float(value),  # type: ignore[arg-type]
@@ -141,7 +149,7 @@ def table(records: Sequence[StudyRecord], *, top: int | None = None, use_mlflow:
     noise, no_units = _noise(rows, by_key, first)
     if top is not None:
         rows = rows[:top]
-    tail = ["steps", "runtime_s", "state", "enqueued"]
+    tail = ["steps", "runtime_s", "state", "enqueued"] + (["prior"] if any(r.get("prior") for r in rows) else [])
     if any(rec.constraints for rec in records):
         tail.append("feasible")
     with_se = [c for m in metric_cols for c in (m, f"{m}_se")]
@@ -168,7 +176,12 @@ def _noise(
     from alignlab.sweep.noise import leaders_of
 
     leading = [
-        r for r in rows if r["state"] == "COMPLETE" and r.get(first.metric) is not None and r.get("feasible") is not False
+        r
+        for r in rows
+        if r["state"] == "COMPLETE"
+        and r.get(first.metric) is not None
+        and r.get("feasible") is not False
+        and r.get("prior") is None
     ]
     trials = [by_key[(r["study"], r["trial"])] for r in leading]
     no_units = list(dict.fromkeys(t.study for t in trials if first.metric not in t.units))

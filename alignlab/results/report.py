@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from alignlab.run.tracking import DEFAULT_UI_URL, metric_histories, run_url
 from alignlab.sweep.catalog import open_study
 from alignlab.sweep.records import StudyRecord, TrialRecord, trial_records
 from alignlab.sweep.secrets import mask as mask_url
+from alignlab.sweep.warm_start import own_trials, without_priors
 
 PLOT_KEYS: tuple[str, ...] = ("history", "parallel", "importance", "pareto", "param", "curves")
 #: Main searched parameter of each algorithm, in the order the report looks for them.
@@ -247,7 +248,10 @@ def _build(
     record = open_study(name)
     path = Path(out) if out is not None else study_dir(name) / "report.html"
     df = table([record])  # joins MLflow run ids and sets record.experiment_id when the store has them
-    trials = trial_records(record)
+    every = trial_records(record)
+    trials = own_trials(record, every)  # warm-start priors: in the table (marked), in no plot or card
+    if len(trials) < len(every):
+        record = replace(record, study=without_priors(record.study))
     run_ids = dict(zip(df["trial"].tolist(), df["mlflow_run_id"].tolist(), strict=True))
     for t in trials:
         t.mlflow_run_id = t.mlflow_run_id or run_ids.get(t.number)
@@ -271,8 +275,9 @@ def _build(
         sections = [Section(k, k, note="the study records no objectives") for k in PLOT_KEYS]
     columns, rows = _table_rows(df, mlflow_url)
     counts: dict[str, int] = {}
-    for t in trials:
-        counts[t.state] = counts.get(t.state, 0) + 1
+    for t in every:
+        state = t.state if t in trials else "PRIOR"
+        counts[state] = counts.get(state, 0) + 1
     card = versus_card(record, trials)
     best = [card["best"]] if card is not None else []
     env = jinja2.Environment(
@@ -285,7 +290,7 @@ def _build(
         study=record,
         objectives=record.objectives,
         counts=counts,
-        n_trials=len(trials),
+        n_trials=len(every),
         best=best[0] if best else None,
         best_params=params_text(best[0]) if best else "",
         best_value=card["best_value"] if card is not None else "",

@@ -1,12 +1,14 @@
-"""The TrainerCallbacks every run has: the watchdog, MLflow logging and the intermediate evaluations.
+"""The TrainerCallbacks every run has: the watchdog, the training logs and the intermediate evaluations.
 
 - :func:`watchdog` tracks the step and the last training logs, and ends the run as failed on a NaN or
   infinite loss or a KL above ``max_kl`` (:class:`RunFailed`).
-- :func:`mlflow_logs` keeps the trainer's logs for the run's next MLflow write;
-- :func:`intermediate_eval` evaluates cheaply every ``eval.every_n_steps`` steps, logs the metrics to
-  MLflow (with the kept logs, in one batch) and asks the sweep whether to prune; a pruned run stops the
-  way its algorithm stops (``stop_pruned``: HF trainers honour ``should_training_stop``, PPO needs
-  :class:`RunPruned`).
+- :func:`train_logs` hands the trainer's logs to the runner's log (kept for the run's next MLflow write);
+- :func:`intermediate_eval` evaluates cheaply every ``eval.every_n_steps`` steps, writes the metrics to
+  the runner's log (with the kept logs, in one batch) and asks the sweep whether to prune; a pruned run
+  stops the way its algorithm stops (``stop_pruned``: HF trainers honour ``should_training_stop``, PPO
+  needs :class:`RunPruned`).
+
+None of them calls MLflow: the runner that owns the run (alignlab.run.runner) does the writing.
 """
 
 from __future__ import annotations
@@ -16,24 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from alignlab.run import tracking
+from alignlab.run.trainer import EvaluateHook, RunLog, StepHook
 
 if TYPE_CHECKING:
     from alignlab.run.algorithms import Algorithm
     from alignlab.run.config import EvalSettings, RunConfig
 
-#: Called after each intermediate evaluation with (step, metrics); returning True stops the run (pruned).
-EvaluateHook = Callable[[int, dict[str, float]], bool]
-#: Called after each optimizer step with (step, max_steps).
-StepHook = Callable[[int, int], None]
-
 
 class RunFailed(Exception):
     """Raised inside training to end a run as failed with a reason (NaN loss, diverged KL)."""
-
-    def __init__(self, reason: str, *, metrics: dict[str, float] | None = None) -> None:
-        super().__init__(reason)
-        self.metrics = metrics or {}
 
 
 class RunPruned(Exception):
@@ -53,10 +46,10 @@ class RunState:
     prune_reason: str = "pruned"
 
 
-def check_kl(kl: float | None, max_kl: float, *, when: str, metrics: dict[str, float] | None = None) -> None:
+def check_kl(kl: float | None, max_kl: float, *, when: str) -> None:
     """Raise RunFailed when a measured KL per response is not finite or above ``max_kl``."""
     if kl is not None and (not math.isfinite(kl) or kl > max_kl):
-        raise RunFailed(f"KL diverged: {kl:.3g} nats per response {when} (max_kl={max_kl})", metrics=metrics)
+        raise RunFailed(f"KL diverged: {kl:.3g} nats per response {when} (max_kl={max_kl})")
 
 
 def watchdog(config: RunConfig, run: RunState, on_step: StepHook | None) -> Any:
@@ -87,21 +80,21 @@ def watchdog(config: RunConfig, run: RunState, on_step: StepHook | None) -> Any:
     return Watchdog()
 
 
-def mlflow_logs() -> Any:
-    """Logs the trainer's logs into the active MLflow run (``report_to`` stays "none"), kept in memory and
-    written in one batch with the next evaluation (alignlab.run.tracking.buffer_metrics)."""
+def train_logs(log: RunLog) -> Any:
+    """Hands the trainer's logs to the runner's log (``report_to`` stays "none"), which keeps them in memory
+    and writes them in one batch with the next evaluation (alignlab.run.metric_buffer)."""
     from transformers import TrainerCallback
 
-    class MlflowLogs(TrainerCallback):
+    class TrainLogs(TrainerCallback):
         def on_log(
             self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
         ) -> None:
             if logs:
                 # The trainer's own names: per step loss, rewards/margins, objective/kl, ...; at the end
                 # train_loss, train_runtime, ... (kept apart from the per-step loss curve).
-                tracking.buffer_metrics(dict(logs), step=int(state.global_step))
+                log.keep(dict(logs), step=int(state.global_step))
 
-    return MlflowLogs()
+    return TrainLogs()
 
 
 def intermediate_eval(
@@ -110,6 +103,7 @@ def intermediate_eval(
     run: RunState,
     evaluate: Callable[[EvalSettings], dict[str, float]],
     on_evaluate: EvaluateHook,
+    log: RunLog,
 ) -> Any:
     """Every eval.every_n_steps: a cheaper evaluation (fewer prompts and samples), reported to ``on_evaluate``."""
     from transformers import TrainerCallback
@@ -130,7 +124,7 @@ def intermediate_eval(
                 return
             metrics = evaluate(quick)
             run.history.append({"step": step, **metrics})
-            tracking.log_metrics(metrics, step=step, prefix="eval/")
+            log.metrics(metrics, step=step, prefix="eval/")
             check_kl(metrics.get("kl"), config.max_kl, when=f"at step {step}")
             if on_evaluate(step, metrics):
                 run.pruned = True

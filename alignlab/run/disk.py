@@ -20,8 +20,7 @@ from alignlab.paths import check_free_space
 from alignlab.run.config import LoraSettings
 
 if TYPE_CHECKING:
-    from alignlab.recommend.shapes import ModelShape
-    from alignlab.sweep.spec import SweepSpec
+    from alignlab.shapes import ModelShape
 
 #: Room a run needs besides its weights and tokenizer: config, metrics, MLflow rows, the reference cache.
 MARGIN_BYTES = 64 * 1024 * 1024
@@ -50,8 +49,8 @@ def run_disk_need(model: str, lora: LoraSettings | None) -> int:
 
 
 def _shape(model: str) -> ModelShape | None:
-    """The model's shape from alignlab.recommend.shapes (built-in names, or a folder's config.json)."""
-    from alignlab.recommend.shapes import BUILTIN_SHAPES, shape_from_config
+    """The model's shape from alignlab.shapes (built-in names, or a folder's config.json)."""
+    from alignlab.shapes import BUILTIN_SHAPES, shape_from_config
 
     if model in BUILTIN_SHAPES:
         return BUILTIN_SHAPES[model]
@@ -70,18 +69,3 @@ def check_run_space(output_dir: Path, model: str, lora: LoraSettings | None, *, 
     need = run_disk_need(model, lora)
     check_free_space(output_dir, need, what=f"{what}'s outputs (adapter or model, tokenizer, MLflow copy)")
     return need
-
-
-def room_for_trial(spec: SweepSpec, folder: Path) -> bool:
-    """True, or the :class:`UserInputError` of :func:`check_run_space` for the next trial of ``spec``,
-    whose outputs go under ``folder``; a searched LoRA ``r`` counts at its largest value. The sweep
-    runner asks before it claims each trial, so a full disk stops the sweep between trials."""
-    search_r = spec.search.get("r")
-    high = getattr(search_r, "high", None)
-    choices = getattr(search_r, "choices", None) or []
-    largest = high if isinstance(high, int) else max((c for c in choices if isinstance(c, int)), default=None)
-    lora = spec.lora
-    if lora is not None and largest is not None and largest > lora.r:
-        lora = lora.model_copy(update={"r": largest})
-    check_run_space(folder, spec.model, lora, what="the next trial")
-    return True

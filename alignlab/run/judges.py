@@ -166,7 +166,7 @@ def pair_accuracy_units(judge: Judge, pairs: Sequence[dict[str, Any]]) -> list[f
     """1 where the judge scores a pair's chosen above its rejected, 0.5 on a tie, else 0."""
     if not pairs:
         return []
-    from alignlab.run.evaluation import completion_text
+    from alignlab.run.scoring import completion_text
 
     prompts = [p["prompt"] for p in pairs]
     chosen = judge.score(prompts, [completion_text(p["chosen"]) for p in pairs])
@@ -210,7 +210,7 @@ def _model_scorer(folder: Path, *, max_length: int | None = None) -> Scorer:
     """A sequence classifier's scores of prompt + completion (+ its eos where the completion ended), with
     the folder's own tokenizer and chat template; with ``max_length``, of the text's last tokens."""
     from alignlab.models import load_tokenizer, resolve_device
-    from alignlab.run.evaluation import prompt_text, reward_model_scores
+    from alignlab.run.scoring import prompt_text, reward_model_scores
 
     tokenizer = load_tokenizer(folder)
     model = load_sequence_classifier(folder, tokenizer).to(resolve_device()).eval()
@@ -281,7 +281,7 @@ def judge_problems(settings: JudgeSettings, *, builtin_data: bool) -> list[str]:
     if settings.reward_model is not None:
         return folder_problems(Path(settings.reward_model).expanduser(), key="judge.reward_model")
     if settings.function is not None:
-        from alignlab.run.rewards import reward_function_problems
+        from alignlab.run.reward_functions import reward_function_problems
 
         return [
             p.replace("reward_function:", "judge.function:", 1)

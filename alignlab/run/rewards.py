@@ -17,34 +17,25 @@ reward is *monitored*: computed on the same samples and logged beside the traini
 (GRPO/RLOO: TRL's ``rewards/gold_reward/mean`` with weight 0; PPO: ``objective/gold_reward``), so reward
 hacking (the learned reward up while the gold reward falls) shows in the curves.
 
-:func:`reward_function_problems` checks a reference without training (``alignlab validate``).
+A user's function is imported, checked and called by :mod:`alignlab.run.reward_functions`.
 Nothing heavy is imported here; a user's module is imported only when checked or used.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alignlab.errors import UserInputError
+from alignlab.run.reward_functions import GOLD, RewardFunction, import_reward_function, score
 
 if TYPE_CHECKING:
     from alignlab.run.config import RunConfig
 
-GOLD = "builtin:gold"
-"""The built-in task's gold reward as a reward function."""
-BUILTIN_REWARD_FUNCTIONS: tuple[str, ...] = (GOLD,)
 DEFAULT_REWARD_MODEL = "builtin:tiny-rm"
 """The reward model of an online run on the built-in task that names neither source."""
-
-RewardFunction = Callable[..., list[float]]
-
 
 @dataclass
 class Reward:
@@ -63,7 +54,7 @@ class Reward:
 def gold_reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
     """The built-in task's gold reward of each completion (TRL's reward-function signature)."""
     from alignlab import task
-    from alignlab.run.evaluation import completion_text
+    from alignlab.run.scoring import completion_text
 
     return [
         task.gold_reward(_prompt_string(p), completion_text(c))
@@ -82,83 +73,11 @@ def load_reward_function(reference: str) -> RewardFunction:
     """The function a ``reward_function`` reference names; UserInputError (one line) if it cannot be had."""
     if reference == GOLD:
         return gold_reward
-    target, problem = _import(reference)
+    target, problem = import_reward_function(reference)
     if problem is not None:
         raise UserInputError(f"reward_function: {problem}")
     assert target is not None
     return target
-
-
-def reward_function_problems(reference: str, *, builtin_data: bool) -> list[str]:
-    """Problems with a ``reward_function`` reference (imports the user's module), ``key: what`` lines."""
-    if reference.startswith("builtin:"):
-        if reference not in BUILTIN_REWARD_FUNCTIONS:
-            return [
-                f"reward_function: unknown built-in reward {reference!r} (expected {', '.join(BUILTIN_REWARD_FUNCTIONS)} "
-                "or module:function)"
-            ]
-        if not builtin_data:
-            return [
-                f"reward_function: {GOLD} scores the built-in task's prompts only (data: {{task: builtin}})"
-            ]
-        return []
-    target, problem = _import(reference)
-    if problem is not None or target is None:
-        return [f"reward_function: {problem}"]
-    return [f"reward_function: {p}" for p in _signature_problems(reference, target)]
-
-
-def _import(reference: str) -> tuple[RewardFunction | None, str | None]:
-    module_ref, sep, name = reference.rpartition(":")
-    if not sep or not module_ref or not name.isidentifier():
-        return None, (
-            f"{reference!r} is not a reward function reference (expected {GOLD}, module:function or "
-            "path/to/file.py:function)"
-        )
-    try:
-        if module_ref.endswith(".py"):
-            path = Path(module_ref).expanduser()
-            if not path.is_file():
-                return None, f"{reference!r}: {module_ref} does not exist (expected a Python file)"
-            spec = importlib.util.spec_from_file_location(f"alignlab_reward_{path.stem}", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        else:
-            cwd = str(Path.cwd())
-            added = cwd not in sys.path
-            if added:
-                sys.path.insert(0, cwd)
-            try:
-                module = importlib.import_module(module_ref)
-            finally:
-                if added:
-                    sys.path.remove(cwd)
-    except ModuleNotFoundError as exc:
-        return None, f"{reference!r}: module {module_ref!r} not found ({exc.msg})"
-    except Exception as exc:  # a user's module may fail any way while it is imported
-        return None, f"{reference!r}: importing {module_ref} failed: {type(exc).__name__}: {exc}"
-    target = getattr(module, name, None)
-    if target is None:
-        return None, f"{reference!r}: {module_ref} has no {name!r}"
-    if not callable(target):
-        return None, f"{reference!r}: {name} is a {type(target).__name__}, not a function"
-    return target, None
-
-
-def _signature_problems(reference: str, target: Callable[..., Any]) -> list[str]:
-    """TRL calls ``f(prompts=..., completions=..., completion_ids=..., trainer_state=..., <data columns>)``."""
-    try:
-        params = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):  # a builtin or C function: nothing to read
-        return []
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return []
-    return [
-        f"{reference!r}: must take prompts, completions and **kwargs (TRL calls reward functions as "
-        "f(prompts=..., completions=..., completion_ids=..., trainer_state=..., **columns) and expects one "
-        "float per completion)"
-    ]
 
 
 def resolve_reward(config: RunConfig, *, gold: bool, trained: Path | None = None) -> Reward:
@@ -203,7 +122,7 @@ def reward_model_function(reward_model: Any, tokenizer: Any) -> RewardFunction:
     """A learned reward model as a TRL reward function (named ``reward_model`` in TRL's logs): each
     completion scored with its eos, as TRL's RewardTrainer trained it, on the policy's device."""
     from alignlab.models import resolve_device
-    from alignlab.run.evaluation import completion_text, prompt_text, reward_model_scores
+    from alignlab.run.scoring import completion_text, prompt_text, reward_model_scores
 
     reward_model.to(resolve_device())
 
@@ -224,11 +143,15 @@ def reward_model_function(reward_model: Any, tokenizer: Any) -> RewardFunction:
     return reward_model_reward
 
 
-def score(function: RewardFunction, prompts: Sequence[Any], completions: Sequence[str]) -> list[float]:
-    """Call a reward function the way TRL does (keywords); each reward as a float (None counts as 0)."""
-    values = function(prompts=list(prompts), completions=list(completions), completion_ids=None)
-    if len(values) != len(completions):
-        raise UserInputError(
-            f"reward_function: returned {len(values)} rewards for {len(completions)} completions (expected one each)"
-        )
-    return [0.0 if v is None else float(v) for v in values]
+__all__ = [
+    "DEFAULT_REWARD_MODEL",
+    "GOLD",
+    "Reward",
+    "RewardFunction",
+    "gold_reward",
+    "load_reward_function",
+    "resolve_reward",
+    "reward_model_function",
+    "score",
+    "trl_reward_funcs",
+]

@@ -106,7 +106,7 @@ def train_once(
     started = time.monotonic()
     with FileLock(str(root / f".{key}.lock")):
         if not (target / "config.json").is_file():
-            from alignlab.run.algorithms.reward import train_reward_model
+            from alignlab.run.algorithms.reward_model import train_reward_model
 
             cached = False
             train_reward_model(

@@ -1,13 +1,17 @@
-"""One training run, start to finish: what ``alignlab train`` and every sweep trial call.
+"""alignlab's trainer (TRL): one training run, start to finish, without MLflow of its own.
 
-:func:`run_training` reads top to bottom: setup (model, data, the algorithm's TRL config, LoRA, its
-models, callbacks and trainer), train (with intermediate evaluations for pruning), evaluate on held-out
-data, save the adapter, and record everything in MLflow. What differs between algorithms is asked of
-the algorithm's module (alignlab.run.algorithms); nothing here branches on an algorithm's name.
+:func:`train` reads top to bottom: setup (model, data, the algorithm's TRL config, LoRA, its models,
+callbacks and trainer), train (with intermediate evaluations for pruning), evaluate on held-out data, and
+save the adapter. It is a :class:`~alignlab.run.trainer.Trainer`: what it measures goes to the
+:class:`~alignlab.run.trainer.RunLog` its runner hands in (intermediate metrics, the trainer's logs, the
+data fingerprint and reward tags) and into the :class:`RunResult` it returns, which the runner
+(alignlab.run.runner) records. :func:`run_training` is the two together: what ``alignlab train`` and
+every sweep trial run. What differs between algorithms is asked of the algorithm's module
+(alignlab.run.algorithms); nothing here branches on an algorithm's name.
 
 It never raises for a failed run: an out-of-memory error, a NaN loss or a diverged KL end the run with
-``status="failed"`` and a reason, in the result and in MLflow, and memory is released so the next run
-in the same process starts clean. Bad input (UserInputError) is raised before anything is written.
+``status="failed"`` and a reason, and memory is released so the next run in the same process starts
+clean. Bad input (UserInputError) is raised before the first call to the log, so nothing is written.
 """
 
 from __future__ import annotations
@@ -18,66 +22,30 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from alignlab.errors import UserInputError
 from alignlab.paths import folder_mode, studies_root
-from alignlab.run import tracking
 from alignlab.run.algorithms import Algorithm, Models, Setup, algorithm_of
 from alignlab.run.callbacks import (
-    EvaluateHook,
     RunFailed,
     RunPruned,
     RunState,
-    StepHook,
     check_kl,
     intermediate_eval,
-    mlflow_logs,
+    train_logs,
     watchdog,
 )
 from alignlab.run.config import EvalSettings, RunConfig
 from alignlab.run.judges import judge_of_run
-from alignlab.run.mlflow_view import mlflow_param_name
 from alignlab.run.rewards import Reward, resolve_reward
-
-Status = Literal["completed", "pruned", "failed"]
+from alignlab.run.runner import run_tracked
+from alignlab.run.trainer import NO_LOG, EvaluateHook, RunLog, RunResult, Status, StepHook
 
 #: What depends only on a reference model (its samples' gold rewards, its log-probs of the held-out
 #: pairs), by reference model folder, kept for the life of the process so trials do not redo it.
 _REFERENCE_MEMO: dict[str, dict[str, Any]] = {}
-
-
-@dataclass
-class RunResult:
-    """The outcome of one run."""
-
-    name: str
-    algorithm: str
-    status: Status
-    reason: str | None
-    """Why a run failed or was pruned, in one line; None when it completed."""
-    metrics: dict[str, float]
-    """Final held-out evaluation (alignlab.run.config.METRICS keys); empty unless completed."""
-    steps: int
-    runtime_s: float
-    mlflow_run_id: str | None
-    output_dir: str | None
-    """Folder with the adapter (or full model), config.yaml and metrics.json; None unless completed."""
-    history: list[dict[str, float]] = field(default_factory=list)
-    """Intermediate evaluations: one dict per evaluation with its ``step``."""
-    train_metrics: dict[str, float] = field(default_factory=dict)
-    """The last training logs (loss, rewards/accuracies, objective/kl, ...)."""
-    units: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """The final evaluation's per-prompt (per-pair) values behind each metric (alignlab.run.evaluation.Units)."""
-    timings: dict[str, float] = field(default_factory=dict)
-    """Where the run's wall time went, in seconds: ``train_s`` (trainer.train(), intermediate evaluations
-    included), ``eval_s`` (the final evaluation), ``judge_s`` (scoring with the judge, in every
-    evaluation), ``judge_train_s`` (training a held-out judge; 0 when it came from the cache)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _OutOfMemory(Exception):
@@ -91,10 +59,23 @@ def run_training(
     on_step: StepHook | None = None,
     tags: dict[str, str] | None = None,
 ) -> RunResult:
-    """Run one training configuration end to end; see the module docstring."""
+    """Run one training configuration end to end and record it in MLflow: :func:`train` inside its
+    runner (:func:`alignlab.run.runner.run_tracked`), which owns the MLflow run."""
+    return run_tracked(config, train, on_evaluate=on_evaluate, on_step=on_step, tags=tags)
+
+
+def train(
+    config: RunConfig,
+    *,
+    on_evaluate: EvaluateHook | None = None,
+    on_step: StepHook | None = None,
+    log: RunLog | None = None,
+) -> RunResult:
+    """Train, evaluate and save one run config with TRL; see the module docstring."""
     from alignlab.run.assets import load_run_data, resolve_model, tokenizer_folder
     from alignlab.run.trained_rm import shares, staged_reward_model
 
+    log = log or NO_LOG
     started = time.monotonic()
     quiet_libraries()
     algorithm = algorithm_of(config.algorithm)
@@ -105,59 +86,54 @@ def run_training(
     reward = resolve_reward(config, gold=data.gold, trained=staged) if algorithm.NEEDS_REWARD_MODEL else None
     output_dir = Path(config.output_dir) if config.output_dir else studies_root() / "runs" / config.name
 
-    run_tags = {
-        f"{tracking.TAG_PREFIX}algorithm": config.algorithm,
-        f"{tracking.TAG_PREFIX}model": config.model,
-        f"{tracking.TAG_PREFIX}data": config.data.path or f"task:{config.data.task}",
-        f"{tracking.TAG_PREFIX}data_fingerprint": data.fingerprint,
-        **({f"{tracking.TAG_PREFIX}reward": reward.source} if reward is not None else {}),
-        **({f"{tracking.TAG_PREFIX}judge": config.judge.describe()} if config.judge is not None else {}),
-        **(tags or {}),
-    }
+    # The inputs are checked: the runner's MLflow run starts with these tags.
+    log.tags({"data_fingerprint": data.fingerprint, **({"reward": reward.source} if reward is not None else {})})
     state = RunState()
+    timings: dict[str, float] = {}
     result: RunResult
-    with tracking.start_run(
-        run_name=config.name, tracking_uri=config.tracking_uri, experiment=config.experiment, tags=run_tags
-    ) as run_id:
-        tracking.log_params(_logged_params(config))
-        tracking.log_text(config.to_yaml(), "config.yaml")
-        try:
-            result = _train_and_evaluate(
-                config, algorithm, model_dir, tok_dir, reward, data, output_dir, state, on_evaluate, on_step
-            )
-        except _OutOfMemory as exc:
-            result = _ended(config, "failed", f"out of memory: {exc}", state)
-        except RunFailed as exc:
-            result = _ended(config, "failed", str(exc), state)
-            result.metrics = exc.metrics
-        except RunPruned:
-            result = _ended(config, "pruned", state.prune_reason, state)
-        finally:
-            _release_memory()
-        result.mlflow_run_id = run_id
-        result.runtime_s = time.monotonic() - started
-        tracking.end_run(  # one write with the kept training logs; a pruned run ends KILLED
-            tracking.RUN_STATUS[result.status],
-            metrics={"runtime_s": result.runtime_s, "steps": result.steps},
-            tags={f"{tracking.TAG_PREFIX}status": result.status, f"{tracking.TAG_PREFIX}reason": result.reason or ""},
+    try:
+        result = _train_and_evaluate(
+            config, algorithm, model_dir, tok_dir, reward, data, output_dir, state, timings, on_evaluate, on_step, log
         )
+    except _OutOfMemory as exc:
+        result = _ended(config, "failed", f"out of memory: {exc}", state)
+    except RunFailed as exc:
+        result = _ended(config, "failed", str(exc), state)
+    except RunPruned:
+        result = _ended(config, "pruned", state.prune_reason, state)
+    finally:
+        _release_memory()
+    result.runtime_s = time.monotonic() - started
     return result
 
 
-def _ended(config: RunConfig, status: Status, reason: str, state: RunState) -> RunResult:
+def _ended(
+    config: RunConfig,
+    status: Status,
+    reason: str,
+    state: RunState,
+    *,
+    metrics: dict[str, float] | None = None,
+    timings: dict[str, float] | None = None,
+) -> RunResult:
     return RunResult(
         name=config.name,
         algorithm=config.algorithm,
         status=status,
         reason=reason,
-        metrics={},
+        metrics=metrics or {},
         steps=state.step,
         runtime_s=0.0,
         mlflow_run_id=None,
         output_dir=None,
         history=state.history,
         train_metrics=state.train_metrics,
+        timings=_rounded(timings or {}),
     )
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in timings.items()}
 
 
 def _train_and_evaluate(
@@ -169,8 +145,10 @@ def _train_and_evaluate(
     data: Any,
     output_dir: Path,
     state: RunState,
+    timings: dict[str, float],
     on_evaluate: EvaluateHook | None,
     on_step: StepHook | None,
+    log: RunLog,
 ) -> RunResult:
     import torch
 
@@ -182,7 +160,7 @@ def _train_and_evaluate(
     tokenizer = load_tokenizer(tok_dir)
     memo = _REFERENCE_MEMO.setdefault(str(model_dir), {})
     judge = judge_of_run(config, data, model_dir, tok_dir)
-    timings = {"judge_s": 0.0, "judge_train_s": judge.train_seconds if judge is not None else 0.0}
+    timings.update(judge_s=0.0, judge_train_s=judge.train_seconds if judge is not None else 0.0)
     scratch = Path(tempfile.mkdtemp(prefix="alignlab-run-"))
     try:
         args = trl_args(config, output_dir=scratch / "trainer", device=device)
@@ -214,14 +192,14 @@ def _train_and_evaluate(
         setup.callbacks = [
             *algorithm.callbacks(config, args),
             watchdog(config, state, on_step),
-            mlflow_logs(),
+            train_logs(log),
         ]
         if config.eval.every_n_steps and on_evaluate is not None:
-            setup.callbacks.append(intermediate_eval(config, algorithm, state, evaluate, on_evaluate))
+            setup.callbacks.append(intermediate_eval(config, algorithm, state, evaluate, on_evaluate, log))
         built = algorithm.make_trainer(setup, models)
         trainer = built.trainer
         if built.tags:
-            tracking.set_tags({f"{tracking.TAG_PREFIX}{k}": v for k, v in built.tags.items()})
+            log.tags(built.tags)
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         for noisy in (PrinterCallback, ProgressCallback):
@@ -245,15 +223,13 @@ def _train_and_evaluate(
         started = time.monotonic()
         metrics = evaluate(config.eval)
         timings["eval_s"] = time.monotonic() - started
-        tracking.log_metrics(metrics, step=state.step, prefix="eval/")
-        tracking.log_metrics(timings, prefix="time/")
-        check_kl(metrics.get("kl"), config.max_kl, when="after training", metrics=metrics)
-        if samples:
-            tracking.log_table(samples, "eval_samples.json")
+        try:
+            check_kl(metrics.get("kl"), config.max_kl, when="after training")
+        except RunFailed as exc:  # failed, with the evaluation that failed it
+            return _ended(config, "failed", str(exc), state, metrics=metrics, timings=timings)
 
         # ---- save ----
         _save_outputs(trainer, tokenizer, config, metrics, output_dir, state, algorithm)
-        tracking.log_artifacts(output_dir, "outputs")
         return RunResult(
             name=config.name,
             algorithm=config.algorithm,
@@ -267,7 +243,8 @@ def _train_and_evaluate(
             history=state.history,
             train_metrics=state.train_metrics,
             units=dict(units),
-            timings={k: round(v, 3) for k, v in timings.items()},
+            timings=_rounded(timings),
+            samples=list(samples),
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -278,7 +255,8 @@ def trl_args(config: RunConfig, *, output_dir: Path, device: str) -> Any:
     run's params by TRL name.
 
     On CUDA bf16; on CPU fp32 and no gradient checkpointing (TRL defaults to bf16 and fails on CPU).
-    Logging goes through alignlab's MLflow callback (``report_to="none"``); nothing is checkpointed.
+    Logging goes to the runner's log (``report_to="none"``, alignlab.run.callbacks.train_logs); nothing is
+    checkpointed.
     """
     from alignlab.models import trainer_device_settings
 
@@ -319,22 +297,6 @@ def _lora_config(config: RunConfig, algorithm: Algorithm) -> Any:
         target_modules=lora.target_modules,
         task_type=algorithm.PEFT_TASK_TYPE,
     )
-
-
-def _logged_params(config: RunConfig) -> dict[str, Any]:
-    """Params as MLflow shows them: TRL names (for LoRA too: ``lora_r``, ``lora_alpha``, as trl.ModelConfig
-    names them) and the run's settings."""
-    params: dict[str, Any] = {
-        "algorithm": config.algorithm,
-        "model": config.model,
-        "seed": config.seed,
-        **config.params,
-    }
-    if config.lora is not None:
-        params.update({mlflow_param_name(k): v for k, v in config.lora.model_dump().items()})
-    else:
-        params["lora"] = "none (full fine-tuning)"
-    return params
 
 
 def _save_outputs(
@@ -401,4 +363,14 @@ def _release_memory() -> None:
         pass
 
 
-__all__ = ["EvaluateHook", "RunFailed", "RunResult", "Status", "StepHook", "quiet_libraries", "run_training", "trl_args"]
+__all__ = [
+    "EvaluateHook",
+    "RunFailed",
+    "RunResult",
+    "Status",
+    "StepHook",
+    "quiet_libraries",
+    "run_training",
+    "train",
+    "trl_args",
+]

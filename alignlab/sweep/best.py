@@ -2,7 +2,8 @@
 
 :func:`select_best` reads the study's records (alignlab.sweep.records), so the runner, ``alignlab best``,
 ``sweep status`` and the quick start choose the same trial. Its values come with their standard errors and
-the trials within noise of it (alignlab.sweep.noise); once ``best --confirm`` has re-evaluated the top
+the trials within noise of it (alignlab.sweep.noise); a warm-start prior (alignlab.sweep.warm_start) is never
+chosen; once ``best --confirm`` has re-evaluated the top
 trials (alignlab.sweep.confirm) and no trial has completed since, the confirmed choice is the best.
 """
 
@@ -25,6 +26,7 @@ from alignlab.sweep.records import (
     trial_records,
 )
 from alignlab.sweep.spec import Objective
+from alignlab.sweep.warm_start import is_prior, own_trials, prior_sources
 
 
 @dataclass
@@ -85,7 +87,7 @@ def select_best(record: StudyRecord, trials: Sequence[TrialRecord] | None = None
     objective: the best value in the pool. Several objectives: the Pareto front of the pool, then on
     it the best first objective.
     """
-    trials = trial_records(record) if trials is None else trials
+    trials = own_trials(record, list(trial_records(record) if trials is None else trials))  # never a prior
     complete = [t for t in trials if t.state == "COMPLETE" and t.values]
     if not complete:
         return None
@@ -139,7 +141,7 @@ def ranked_pool(
     The pool is the trials that meet every constraint (all complete trials if none does); with several
     objectives, the Pareto front of that.
     """
-    pool = list(complete)
+    pool = own_trials(record, list(complete))  # a warm-start prior is never chosen (alignlab.sweep.warm_start)
     if record.constraints:
         feasible = [
             t for t in complete if all(v <= 0 for v in constraint_values(record.constraints, t.metrics))
@@ -161,7 +163,9 @@ def current_confirmation(record: StudyRecord, complete: Sequence[TrialRecord]) -
     stored = stored_confirmation(record.study) if record.study is not None else None
     if stored is None or not record.objectives or stored.get("metric") != record.objectives[0].metric:
         return None
-    return stored if stored.get("n_complete") == len(complete) else None
+    priors = prior_sources(record)  # confirm counted the complete priors too
+    n_complete = len([t for t in complete if t.number not in priors]) + len(priors)
+    return stored if stored.get("n_complete") == n_complete else None
 
 
 def _with_noise(record: StudyRecord, best: TrialRecord, others: Sequence[TrialRecord], rule: str) -> BestTrial:
@@ -196,8 +200,11 @@ def enqueued_baseline(trials: Sequence[TrialRecord]) -> TrialRecord | None:
 
 
 def study_status(record: StudyRecord) -> dict[str, Any]:
-    """Progress of a study: the budget, finished trials, trials by state, the best trial and its values."""
-    states = Counter(t.state.name for t in record.study.get_trials(deepcopy=False) if not is_discarded(t))
+    """Progress of a study: the budget, finished trials, trials by state (warm-start priors as ``PRIOR``),
+    the best trial and its values."""
+    states = Counter(
+        "PRIOR" if is_prior(t) else t.state.name for t in record.study.get_trials(deepcopy=False) if not is_discarded(t)
+    )
     best = select_best(record)
     return {
         "n_trials": record.n_trials,

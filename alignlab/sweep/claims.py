@@ -7,7 +7,8 @@ storage) run one study. A worker claims each trial under the study's lock
 1. fail the RUNNING trials whose heartbeat is stale (their worker died): Optuna's
    RetryHeartbeatStaleTrialCallback re-creates each one WAITING with the same params, and its MLflow run
    is ended KILLED (``on_ended``);
-2. stop when the finished trials (:func:`alignlab.sweep.records.counts`) reach the budget, and wait while
+2. stop when the finished trials (:func:`alignlab.sweep.records.counts`; never a warm-start prior,
+   alignlab.sweep.warm_start) reach the budget, and wait while
    finished + running trials reach it (a running trial may still die and need its retry);
 3. else ask Optuna for a trial (WAITING ones first: an enqueued default or a retry), sample its params,
    and discard a draw that repeats the params of another trial (never for the grid sampler, an
@@ -37,6 +38,7 @@ from alignlab.errors import UserInputError
 from alignlab.sweep import records
 from alignlab.sweep.spec import distinct_configurations
 from alignlab.sweep.storage import url_lock
+from alignlab.sweep.warm_start import is_prior
 
 if TYPE_CHECKING:
     import optuna
@@ -253,10 +255,11 @@ class Coordinator:
 
 
 def _repeat_of(trials: Mapping[int, optuna.trial.FrozenTrial], trial: optuna.Trial) -> int | None:
-    """The number of another trial (finished, running or waiting) with exactly these params, if any."""
+    """The number of another trial (finished, running or waiting) with exactly these params, if any. A
+    warm-start prior is not one: measuring its params on this study's data is a trial of its own."""
     params = trial.params
     for number, other in trials.items():
-        if number == trial.number or (other.state.name == "FAIL" and not records.counts(other)):
+        if number == trial.number or (other.state.name == "FAIL" and not records.counts(other)) or is_prior(other):
             continue
         theirs = other.params or other.system_attrs.get("fixed_params") or {}
         if theirs == params:

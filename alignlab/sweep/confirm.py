@@ -25,7 +25,7 @@ from alignlab.errors import UserInputError
 from alignlab.sweep.records import EvalUnits, StudyRecord, TrialRecord, constraint_values, trial_records
 
 if TYPE_CHECKING:
-    from alignlab.run.evaluation import EvalReport
+    from alignlab.run.eval_units import EvalReport
 
 #: Seeds of the confirming evaluations: distinct from the sweep's evaluation seed (EvalSettings.seed).
 FIRST_SEED = 10_000

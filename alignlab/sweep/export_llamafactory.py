@@ -4,7 +4,8 @@ LLaMA-Factory parses one YAML into ModelArguments, DataArguments, TrainingArgume
 Seq2SeqTrainingArguments), FinetuningArguments and GeneratingArguments (src/llamafactory/hparams/); an
 unknown key is an error. The file sets ``stage`` (sft, rm, dpo, kto, ppo; SimPO and ORPO are stage dpo
 with ``pref_loss: simpo|orpo``), ``finetuning_type`` and the LoRA fields (``lora_rank``, ``lora_alpha``,
-``lora_dropout``, ``lora_target``), the trial's params under LLaMA-Factory's names (:data:`RENAMES`: beta is
+``lora_dropout``, ``lora_target``), the trial's params under LLaMA-Factory's names (each algorithm module
+declares its stage and those names, its ``llamafactory``, alignlab.run.algorithms.LlamaFactory: beta is
 ``pref_beta``, KTO's weights ``kto_chosen_weight``/``kto_rejected_weight``, ``max_length`` is
 ``cutoff_len``, PPO's ``kl_target`` is ``ppo_target``, ...), those that are transformers' training
 arguments as they are (``learning_rate``, ``max_steps``, ...), and the data as a dataset name with its
@@ -22,59 +23,34 @@ from pathlib import Path
 from typing import Any
 
 from alignlab.errors import UserInputError
-from alignlab.run.algorithms import algorithm_of
+from alignlab.run.algorithms import LlamaFactory, algorithm_of
 from alignlab.run.config import RunConfig
 from alignlab.run.rewards import DEFAULT_REWARD_MODEL
-from alignlab.sweep.export import DataSource, Rendered, convert_hint, data_source, model_folder
+from alignlab.sweep.rendering import DataSource, Rendered, convert_hint, data_source, model_folder
 
-#: LLaMA-Factory's ``stage`` for each alignlab algorithm; None: it has no such trainer.
-STAGES: dict[str, str | None] = {
-    "sft": "sft",
-    "reward": "rm",
-    "dpo": "dpo",
-    "kto": "kto",
-    "simpo": "dpo",
-    "orpo": "dpo",
-    "ppo": "ppo",
-    "grpo": None,
-    "rloo": None,
-}
-#: The ``pref_loss`` of the algorithms LLaMA-Factory trains as a DPO loss.
-PREF_LOSSES: dict[str, str] = {"simpo": "simpo", "orpo": "orpo"}
+#: The stage whose ``pref_loss`` picks among TRL's DPO losses (SimPO and ORPO name theirs in their modules).
+LOSS_STAGE = "dpo"
 #: TRL DPOConfig loss types LLaMA-Factory's ``pref_loss`` has (it also has kto_pair, orpo, simpo).
 DPO_LOSSES: tuple[str, ...] = ("sigmoid", "hinge", "ipo")
-#: TRL field -> LLaMA-Factory field, for the fields both have under different names.
-RENAMES: dict[str, str] = {
-    "beta": "pref_beta",
-    "label_smoothing": "dpo_label_smoothing",
-    "desirable_weight": "kto_chosen_weight",
-    "undesirable_weight": "kto_rejected_weight",
-    "simpo_gamma": "simpo_gamma",
-    "max_length": "cutoff_len",
-    "kl_target": "ppo_target",
-    "num_ppo_epochs": "ppo_epochs",
-    "whiten_rewards": "ppo_whiten_rewards",
-    "response_length": "max_new_tokens",
-    "temperature": "temperature",
-}
 #: TRL's defaults written out whether or not the trial set them (LLaMA-Factory's defaults differ).
 EFFECTIVE: tuple[str, ...] = ("learning_rate", "beta", "max_length", "simpo_gamma")
 
 
 def render(config: RunConfig, path: Path) -> Rendered:
-    stage = STAGES.get(config.algorithm)
-    if stage is None:
+    algorithm = algorithm_of(config.algorithm)
+    if algorithm.llamafactory is None:
         raise UserInputError(
             f"--format llamafactory: LLaMA-Factory has no {config.algorithm} trainer (its stages: sft, rm, dpo, "
             "kto, ppo); export --format trl or alignlab"
         )
-    algorithm = algorithm_of(config.algorithm)
+    factory = algorithm.llamafactory
+    stage, renames = factory.stage, factory.field_names()
     lost: list[str] = []
     model = model_folder(config.model, beside=path)
     lost += model.unexpressed
     settings: dict[str, Any] = {"model_name_or_path": model.value, "stage": stage, "do_train": True}
     params = _effective(config)
-    loss = _pref_loss(config, params, lost)
+    loss = _pref_loss(config, factory, params, lost)
     if loss is not None:
         settings["pref_loss"] = loss[0]
         if loss[1]:
@@ -94,10 +70,10 @@ def render(config: RunConfig, path: Path) -> Rendered:
         settings["finetuning_type"] = "full"
     training = _training_fields()
     for key, value in params.items():
-        if key in ("loss_type", "loss_weights", "kl_coef") or (key in algorithm.PARAMS and key not in RENAMES):
+        if key in ("loss_type", "loss_weights", "kl_coef") or (key in algorithm.PARAMS and key not in renames):
             continue  # the preference loss and PPO's KL are said below, alignlab's own params after the loop
-        if key in RENAMES:
-            settings[RENAMES[key]] = value
+        if key in renames:
+            settings[renames[key]] = value
         elif key in training:
             settings[key] = value
         else:
@@ -105,7 +81,7 @@ def render(config: RunConfig, path: Path) -> Rendered:
     lost += [
         f"{k}={params[k]}: {algorithm.PARAMS[k]} (alignlab's); LLaMA-Factory has no such setting"
         for k in algorithm.PARAMS
-        if k in params and k not in RENAMES
+        if k in params and k not in renames
     ]
     settings.update(_ppo(config, params, lost) if stage == "ppo" else {})
     notes = [*model.notes, *_data(config, algorithm.TRAIN_KIND, settings, lost)]
@@ -143,11 +119,13 @@ def _training_fields() -> set[str]:
     return {f.name for f in dataclasses.fields(Seq2SeqTrainingArguments)}
 
 
-def _pref_loss(config: RunConfig, params: dict[str, Any], lost: list[str]) -> tuple[str, float] | None:
+def _pref_loss(
+    config: RunConfig, factory: LlamaFactory, params: dict[str, Any], lost: list[str]
+) -> tuple[str, float] | None:
     """``(pref_loss, pref_ftx)`` of a preference stage; None for the others."""
-    if config.algorithm in PREF_LOSSES:
-        return PREF_LOSSES[config.algorithm], 0.0
-    if STAGES.get(config.algorithm) != "dpo":
+    if factory.pref_loss is not None:
+        return factory.pref_loss, 0.0
+    if factory.stage != LOSS_STAGE:
         if "loss_type" in params and params["loss_type"] not in ("kto", ["kto"]):
             lost.append(f"loss_type={params['loss_type']}: LLaMA-Factory's {config.algorithm} has one loss")
         return None

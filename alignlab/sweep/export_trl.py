@@ -20,10 +20,12 @@ The file sets:
 
 alignlab's reference log-probs cache only saves time and has no counterpart.
 
-Commands: trl 1.12 has ``trl sft|reward|dpo|kto|grpo|rloo`` (trl/cli/commands/__init__.py). SimPO
-(CPOConfig with ``loss_type: simpo``), ORPO and PPO live in ``trl.experimental`` and have none: their
-file has the same layout, for a script that parses (ScriptArguments, CPOConfig | ORPOConfig | PPOConfig,
-ModelConfig, DatasetMixtureConfig) with ``TrlParser(...).parse_args_and_config()`` as trl/scripts/dpo.py does.
+Commands: trl 1.12 has ``trl sft|reward|dpo|kto|grpo|rloo`` (trl/cli/commands/__init__.py); each
+algorithm module names its own (its ``trl``, alignlab.run.algorithms.TrlCli, with the fields its script
+names the reward and the policy in). SimPO (CPOConfig with ``loss_type: simpo``), ORPO and PPO live in
+``trl.experimental`` and have none: their file has the same layout, for a script that parses
+(ScriptArguments, CPOConfig | ORPOConfig | PPOConfig, ModelConfig, DatasetMixtureConfig) with
+``TrlParser(...).parse_args_and_config()`` as trl/scripts/dpo.py does.
 """
 
 from __future__ import annotations
@@ -34,20 +36,7 @@ from typing import Any
 from alignlab.run.algorithms import algorithm_of
 from alignlab.run.config import RunConfig
 from alignlab.run.rewards import DEFAULT_REWARD_MODEL, GOLD
-from alignlab.sweep.export import Location, Rendered, convert_hint, data_source, model_folder
-
-#: The ``trl`` command whose script reads the export, by alignlab algorithm; None: trl has no command.
-COMMANDS: dict[str, str | None] = {
-    "sft": "sft",
-    "reward": "reward",
-    "dpo": "dpo",
-    "kto": "kto",
-    "grpo": "grpo",
-    "rloo": "rloo",
-    "simpo": None,
-    "orpo": None,
-    "ppo": None,
-}
+from alignlab.sweep.rendering import Location, Rendered, convert_hint, data_source, model_folder
 
 #: The shapes (alignlab.data.formats names) TRL's trainer for each TRAIN_KIND reads as they are; the
 #: online trainers read the ``prompt`` column of any of them.
@@ -64,7 +53,7 @@ BUILDERS: dict[str, str] = {".jsonl": "json", ".json": "json", ".csv": "csv", ".
 
 def render(config: RunConfig, path: Path) -> Rendered:
     algorithm = algorithm_of(config.algorithm)
-    command = COMMANDS.get(config.algorithm)
+    command = algorithm.trl.command
     lost: list[str] = []
     notes: list[str] = []
     model = model_folder(config.model, beside=path)
@@ -160,17 +149,20 @@ def _data(config: RunConfig, kind: str, lost: list[str]) -> dict[str, Any]:
 def _reward(
     config: RunConfig, path: Path, lost: list[str], notes: list[str], locations: list[Location]
 ) -> dict[str, Any]:
-    """GRPO/RLOO: reward_model_name_or_path or reward_funcs; PPO: reward_model_path and sft_model_path."""
-    if not algorithm_of(config.algorithm).NEEDS_REWARD_MODEL:
+    """The reward, in the fields the algorithm's script has (its TrlCli): GRPO/RLOO reward_model_name_or_path
+    or reward_funcs; PPO reward_model_path, with the policy in sft_model_path."""
+    algorithm = algorithm_of(config.algorithm)
+    if not algorithm.NEEDS_REWARD_MODEL:
         return {}
-    sampled = COMMANDS.get(config.algorithm) is not None  # GRPO and RLOO have commands; PPO does not
+    cli = algorithm.trl
+    policy = {cli.policy_field: locations[0].value} if cli.policy_field else {}
     if config.reward_function is not None:
-        if not sampled:
+        if not cli.reward_funcs:
             lost.append(
-                f"reward_function {config.reward_function}: TRL's PPOTrainer scores with a reward model only "
-                "(alignlab wraps the function); reward_model_path is left at TRL's default"
+                f"reward_function {config.reward_function}: TRL's {config.algorithm} trainer scores with a reward "
+                f"model only (alignlab wraps the function); {cli.reward_model_field} is left at TRL's default"
             )
-            return {"sft_model_path": locations[0].value}
+            return policy
         if config.reward_function == GOLD:
             notes.append("reward_funcs: alignlab.run.rewards.gold_reward is the built-in task's gold reward")
             notes.append("(TRL imports it by that dotted path: alignlab must be installed where TRL runs)")
@@ -186,14 +178,12 @@ def _reward(
     if config.reward_model is not None and not isinstance(config.reward_model, str):
         lost.append(
             f"reward_model: {{train_on: heldout, fraction: {config.reward_model.fraction:g}}}: alignlab trained the "
-            "reward model first, from a share of the pairs no trial used; train one (trl reward) and name its folder "
-            + ("in reward_model_name_or_path" if sampled else "in reward_model_path")
+            f"reward model first, from a share of the pairs no trial used; train one (trl reward) and name its folder "
+            f"in {cli.reward_model_field}"
         )
-        return {} if sampled else {"sft_model_path": locations[0].value}
+        return policy
     reward = model_folder(config.reward_model or DEFAULT_REWARD_MODEL, what="reward_model", beside=path)
     lost += reward.unexpressed
     notes += reward.notes
     locations.append(reward)
-    if sampled:
-        return {"reward_model_name_or_path": reward.value}
-    return {"reward_model_path": reward.value, "sft_model_path": locations[0].value}
+    return {cli.reward_model_field: reward.value, **policy}

@@ -1,7 +1,7 @@
 """The noise in a study's numbers: a trial's metric with its standard error, the difference of two trials,
 and which leading trials are within noise of each other.
 
-The statistics are alignlab.results.uncertainty (bootstrap over the evaluation units); the units are
+The statistics are alignlab.uncertainty (bootstrap over the evaluation units); the units are
 what alignlab.sweep.records keeps per trial (:class:`~alignlab.sweep.records.EvalUnits`). Two trials whose
 units have the same key (the same held-out prompts in the same order) are compared paired, others
 unpaired. A study made before alignlab kept units has none: its values have no standard error
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from alignlab.sweep.records import EvalUnits, TrialRecord
 
 if TYPE_CHECKING:
-    from alignlab.results.uncertainty import Difference, Estimate
+    from alignlab.uncertainty import Difference, Estimate
 
 #: A trial as :class:`Leaders` names it: its number, or ``study/number`` across studies.
 Label = int | str
@@ -42,7 +42,7 @@ def estimate_of(units: EvalUnits | None) -> Estimate | None:
     """The bootstrap estimate of the mean of ``units`` (None without units)."""
     if units is None or not units.values:
         return None
-    from alignlab.results.uncertainty import estimate
+    from alignlab.uncertainty import estimate
 
     return estimate(units.values)
 
@@ -56,7 +56,7 @@ def difference_of(a: EvalUnits | None, b: EvalUnits | None) -> Difference | None
     """mean(a) - mean(b), paired when both have the same key and length; None when either is missing."""
     if a is None or b is None or not a.values or not b.values:
         return None
-    from alignlab.results.uncertainty import difference
+    from alignlab.uncertainty import difference
 
     paired = a.key == b.key and len(a.values) == len(b.values)
     return difference(a.values, b.values, paired=paired)
@@ -89,7 +89,7 @@ class Leaders:
 
     def describe(self) -> str:
         """One line: which trials are within noise of the leader, or by how much it leads."""
-        from alignlab.results.uncertainty import describe_difference
+        from alignlab.uncertainty import describe_difference
 
         if self.within:
             shown = self.within[:5]
@@ -176,7 +176,7 @@ def versus(
 ) -> Versus:
     """``trial`` against ``other`` on ``metric``: both values with their standard errors, and whether
     the difference is beyond noise. ``names`` label them in the verdict (default ``trial N``)."""
-    from alignlab.results.uncertainty import verdict
+    from alignlab.uncertainty import verdict
 
     a, b = names or (f"trial {trial.number}", f"trial {other.number}")
     ea, eb = trial_estimate(trial, metric), trial_estimate(other, metric)

@@ -118,7 +118,7 @@ def main() -> None:
     from alignlab.quickstart import QUICKSTART_SWEEP
     from alignlab.run import metric_buffer
     from alignlab.run.training import run_training
-    from alignlab.sweep.spec import load_sweep
+    from alignlab.sweep.checks import load_sweep
     from alignlab.sweep.study import trial_config
 
     spec = load_sweep(QUICKSTART_SWEEP)

@@ -118,7 +118,7 @@ def main() -> None:
     from alignlab.run.assets import task_assets
     from alignlab.run.config import RunConfig
     from alignlab.run.training import quiet_libraries, run_training
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.sweep.checks import parse_sweep
     from alignlab.sweep.study import run_sweep
 
     quiet_libraries()

@@ -127,8 +127,8 @@ def _candidates() -> dict[str, Any]:
 
 def run_study(name: str, setup: dict[str, Any], n_trials: int) -> list[Any]:
     from alignlab.run.reevaluate import reevaluate
-    from alignlab.run.training import run_training
-    from alignlab.sweep.spec import parse_sweep
+    from alignlab.run.training import train as train_run
+    from alignlab.sweep.checks import parse_sweep
     from alignlab.sweep.study import run_sweep
 
     spec = parse_sweep(
@@ -150,8 +150,8 @@ def run_study(name: str, setup: dict[str, Any], n_trials: int) -> list[Any]:
         },
         where=name,
     )
-    def train(config: Any, **kwargs: Any) -> Any:
-        result = run_training(config, **kwargs)
+    def train(config: Any, **kwargs: Any) -> Any:  # a Trainer (alignlab.run.trainer): the runner logs it
+        result = train_run(config, **kwargs)
         if result.status == "completed":  # the noise ceiling: the gold win rate under another eval seed
             again = reevaluate(config, result.output_dir, n_prompts=config.eval.n_prompts, seeds=[4321])
             result.metrics["win_rate_seed2"] = again.metrics["win_rate"]

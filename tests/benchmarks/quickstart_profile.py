@@ -95,7 +95,7 @@ def parts(profile_dir: Path) -> dict[str, str]:
     recommend, _ = _cum(stats, "alignlab/quickstart.py", "recommend_for_task")
     train, n_train = _cum(stats, "transformers/trainer.py", "train")
     evals, n_evals = _cum(stats, "alignlab/run/evaluation.py", "evaluate_trained_policy")
-    boot = sum(_cum(stats, "uncertainty.py", name)[0] for name in ("bootstrap_means",))
+    boot = _calls(stats, "uncertainty.py", "/alignlab/")  # every call into alignlab's uncertainty module
     saves, _ = _cum(stats, "alignlab/run/training.py", "_save_outputs")
     runs, n_runs = _cum(stats, "alignlab/run/runner.py", "run_tracked")  # the runner owns a trial's run
     if not n_runs:  # before alignlab.run.runner: run_training did

@@ -72,7 +72,7 @@ def main() -> None:
     from alignlab.models import load_tokenizer
     from alignlab.run.assets import task_assets
     from alignlab.run.config import EvalSettings, RunConfig, read_yaml
-    from alignlab.run.evaluation import reference_gold_rewards
+    from alignlab.run.reference_samples import reference_gold_rewards
     from alignlab.run.training import quiet_libraries, run_training
 
     quiet_libraries()

@@ -130,7 +130,7 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 from worker_trainer import train
 from alignlab.run.config import read_yaml
-from alignlab.sweep.spec import parse_sweep
+from alignlab.sweep.checks import parse_sweep
 from alignlab.sweep.study import run_sweep
 spec = parse_sweep(read_yaml(sys.argv[2]), check_trl=False)
 started = time.monotonic()

@@ -8,87 +8,20 @@ The reference log-probs cache (``cache_reference: true``, on in sweeps; alignlab
 the first trial lets TRL compute the reference log-probs of the train pairs, later trials read them as
 TRL's ``ref_chosen_logps`` / ``ref_rejected_logps`` columns, looked up per pair by its token ids. The run
 is tagged ``alignlab.reference_logps`` = off | miss | hit.
+
+alignlab.recommend ranks it twice: as DPO and as IPO (Azar et al. 2023), which is DPOConfig with
+``loss_type: ipo`` and the same cost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
 
-from alignlab.run.algorithms.common import callbacks as callbacks
-from alignlab.run.algorithms.common import evaluate as evaluate
-from alignlab.run.algorithms.common import load_models as load_models
-from alignlab.run.algorithms.common import policy_of as policy_of
-from alignlab.run.algorithms.common import stop_pruned as stop_pruned
-from alignlab.run.algorithms.interface import Built, Models, Setup
-from alignlab.run.algorithms.refcache import Layout, build_with_cached_reference, cache_key
-
-if TYPE_CHECKING:
-    from alignlab.run.config import RunConfig
-
-TRAIN_KIND = "pairwise"
-PEFT_TASK_TYPE = "CAUSAL_LM"
-NEEDS_REWARD_MODEL = False
-PARAMS: Mapping[str, str] = {}
-#: From the help text of trl 1.12.0 DPOConfig.loss_type (TRL checks it only at the first loss call).
-CHOICES: Mapping[str, tuple[str, ...]] = {
-    "loss_type": (
-        "sigmoid",
-        "hinge",
-        "ipo",
-        "exo_pair",
-        "nca_pair",
-        "robust",
-        "bco_pair",
-        "sppo_hard",
-        "aot",
-        "aot_unpaired",
-        "apo_zero",
-        "apo_down",
-        "discopop",
-        "sft",
-        "sigmoid_norm",
-    ),
-}
-
-
-def config_class() -> type:
-    from trl import DPOConfig
-
-    return DPOConfig
-
-
-def trl_settings(config: RunConfig) -> dict[str, Any]:
-    return {}
-
-
-def make_trainer(setup: Setup, models: Models) -> Built:
-    """The DPOTrainer; with ``cache_reference`` its reference log-probs come from the on-disk cache."""
-    from datasets import Dataset
-    from trl import DPOTrainer
-
-    def build(trl_args: Any) -> Any:
-        return DPOTrainer(
-            model=models.policy,
-            ref_model=None,
-            args=trl_args,
-            train_dataset=Dataset.from_list(setup.rows),
-            processing_class=setup.tokenizer,
-            peft_config=setup.peft_config,
-            callbacks=setup.callbacks,
-        )
-
-    if not setup.config.cache_reference:
-        return Built(build(setup.args), {"reference_logps": "off"})
-    layout = REFERENCE_LAYOUT
-    key = cache_key(layout, setup.model_dir, setup.tokenizer_dir, setup.data_fingerprint, setup.args)
-    trainer, outcome = build_with_cached_reference(
-        build, setup.args, layout, key, expected=lambda _: list(layout.values)
-    )
-    return Built(trainer, {"reference_logps": outcome})
-
-
-# ---- the reference log-probs cache (alignlab.run.algorithms.refcache) ------------------------------
+from alignlab.run.algorithms.common import trl_class
+from alignlab.run.algorithms.exports import LlamaFactory, TrlCli
+from alignlab.run.algorithms.interface import Algorithm
+from alignlab.run.algorithms.recommendable import CostProfile, Recommendable, Space, SpaceContext
+from alignlab.run.algorithms.refcache import Layout, cached_reference_trainer
 
 #: DPO's tokenised pairs and the columns TRL reads the reference log-probs from.
 REFERENCE_LAYOUT = Layout(
@@ -96,4 +29,59 @@ REFERENCE_LAYOUT = Layout(
     keys=("prompt_ids", "chosen_ids", "rejected_ids"),
     values=("ref_chosen_logps", "ref_rejected_logps"),
     tokenisation_fields=("max_length", "truncation_mode", "padding_free", "use_logits_to_keep", "ld_alpha"),
+)
+
+#: From the help text of trl 1.12.0 DPOConfig.loss_type (TRL checks it only at the first loss call).
+LOSS_TYPES = (
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
+)
+
+COST = CostProfile.offline(2, reference=True)
+
+
+def dpo_space(c: SpaceContext) -> Space:
+    search = {"beta": Space.log(0.01, 0.5)}
+    notes = ["beta log 0.01..0.5 around the DPO paper's 0.1 (Rafailov et al. 2023)"]
+    if c.noisy:
+        search["loss_type"] = Space.choice("sigmoid", "robust", "ipo")
+        notes.append("noisy labels: loss_type sigmoid | robust | ipo (Chowdhury et al. 2024; Azar et al. 2023)")
+    return c.space("DPOConfig", search, {"beta": 0.1}, tuple(notes), fixed=c.offline_fixed)
+
+
+def ipo_space(c: SpaceContext) -> Space:
+    note = "IPO is DPOConfig(loss_type='ipo'); beta is IPO's tau, log 0.01..1 (Azar et al. 2023)"
+    fixed = {**c.offline_fixed, "loss_type": "ipo"}
+    return c.space("DPOConfig", {"beta": Space.log(0.01, 1.0)}, {"beta": 0.1}, (note,), fixed=fixed)
+
+
+ALGORITHM = Algorithm(
+    name="dpo",
+    TRAIN_KIND="pairwise",
+    config_class=trl_class("trl.DPOConfig"),
+    make_trainer=cached_reference_trainer("trl.DPOTrainer", REFERENCE_LAYOUT),
+    CHOICES={"loss_type": LOSS_TYPES},
+    recommend=(
+        Recommendable("dpo", COST, dpo_space),
+        Recommendable(
+            "ipo",
+            replace(COST, flops_derivation=f"as DPO: {COST.flops_derivation}"),
+            ipo_space,
+        ),
+    ),
+    trl=TrlCli("dpo"),
+    llamafactory=LlamaFactory("dpo", renames={"beta": "pref_beta", "label_smoothing": "dpo_label_smoothing"}),
 )

@@ -1,7 +1,8 @@
 """KTO (Ethayarajh et al. 2024) with TRL's KTOTrainer, on unpaired thumbs-up/down rows.
 
 ``desirable_weight`` / ``undesirable_weight`` are the paper's lambda_D / lambda_U; the paper's rule
-keeps (lambda_D * n_D) / (lambda_U * n_U) in [1, 4/3]. With LoRA the reference is the base with the
+keeps (lambda_D * n_D) / (lambda_U * n_U) in [1, 4/3] (:func:`kto_weight_range`, which the recommended
+search space derives from the measured class balance). With LoRA the reference is the base with the
 adapter disabled.
 
 The reference log-probs cache (``cache_reference: true``, on in sweeps), as DPO's
@@ -15,25 +16,14 @@ completion ids. The KL completions are the completions rotated within each batch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import math
+from typing import Any
 
-from alignlab.run.algorithms.common import callbacks as callbacks
-from alignlab.run.algorithms.common import evaluate as evaluate
-from alignlab.run.algorithms.common import load_models as load_models
-from alignlab.run.algorithms.common import policy_of as policy_of
-from alignlab.run.algorithms.common import stop_pruned as stop_pruned
-from alignlab.run.algorithms.interface import Built, Models, Setup
-from alignlab.run.algorithms.refcache import Layout, build_with_cached_reference, cache_key
-
-if TYPE_CHECKING:
-    from alignlab.run.config import RunConfig
-
-TRAIN_KIND = "binary"
-PEFT_TASK_TYPE = "CAUSAL_LM"
-NEEDS_REWARD_MODEL = False
-PARAMS: Mapping[str, str] = {}
-CHOICES: Mapping[str, tuple[str, ...]] = {}
+from alignlab.run.algorithms.common import trl_class
+from alignlab.run.algorithms.exports import LlamaFactory, TrlCli
+from alignlab.run.algorithms.interface import Algorithm
+from alignlab.run.algorithms.recommendable import CostProfile, Recommendable, Space, SpaceContext
+from alignlab.run.algorithms.refcache import Layout, cached_reference_trainer
 
 #: KTO's tokenised rows and the columns TRL reads the reference log-probs from.
 REFERENCE_LAYOUT = Layout(
@@ -42,40 +32,6 @@ REFERENCE_LAYOUT = Layout(
     values=("ref_logps", "ref_KL_logps"),
     tokenisation_fields=("max_length", "loss_type", "per_device_train_batch_size", "pad_to_multiple_of"),
 )
-
-
-def config_class() -> type:
-    from trl import KTOConfig
-
-    return KTOConfig
-
-
-def trl_settings(config: RunConfig) -> dict[str, Any]:
-    return {}
-
-
-def make_trainer(setup: Setup, models: Models) -> Built:
-    """The KTOTrainer; with ``cache_reference`` its reference log-probs come from the on-disk cache."""
-    from datasets import Dataset
-    from trl import KTOTrainer
-
-    def build(trl_args: Any) -> Any:
-        return KTOTrainer(
-            model=models.policy,
-            ref_model=None,
-            args=trl_args,
-            train_dataset=Dataset.from_list(setup.rows),
-            processing_class=setup.tokenizer,
-            peft_config=setup.peft_config,
-            callbacks=setup.callbacks,
-        )
-
-    if not setup.config.cache_reference:
-        return Built(build(setup.args), {"reference_logps": "off"})
-    layout = REFERENCE_LAYOUT
-    key = cache_key(layout, setup.model_dir, setup.tokenizer_dir, setup.data_fingerprint, setup.args)
-    trainer, outcome = build_with_cached_reference(build, setup.args, layout, key, expected=_reference_columns)
-    return Built(trainer, {"reference_logps": outcome})
 
 
 def _reference_columns(trainer: Any) -> list[str]:
@@ -88,3 +44,62 @@ def balance_ratio(rows: list[dict[str, Any]], desirable_weight: float, undesirab
     n_d = sum(1 for r in rows if r["label"])
     n_u = len(rows) - n_d
     return (desirable_weight * n_d) / (undesirable_weight * n_u) if n_u else float("inf")
+
+
+def kto_weight_range(n_desirable: int | None, n_undesirable: int | None) -> tuple[float, float, str]:
+    """``desirable_weight`` interval with ``undesirable_weight = 1``, from the KTO paper's rule
+    (λ_D·n_D)/(λ_U·n_U) ∈ [1, 4/3]: λ_D ∈ [n_U/n_D, 4/3·n_U/n_D]. Balanced or unknown: [1, 4/3]."""
+    if not n_desirable or not n_undesirable:
+        why = "class balance unknown" if n_desirable is None else "one label is missing"
+        return 1.0, round(4 / 3, 4), f"desirable_weight in [1, 4/3]: {why}, assumed balanced"
+    ratio = n_undesirable / n_desirable
+    low, high = math.ceil(ratio * 1e4) / 1e4, math.floor(4 / 3 * ratio * 1e4) / 1e4  # rounded inwards
+    return (
+        low,
+        high,
+        (
+            f"desirable_weight in [{low}, {high}] keeps (λ_D·{n_desirable})/(1·{n_undesirable}) in [1, 4/3] "
+            "(KTO paper's rule, undesirable_weight fixed at 1)"
+        ),
+    )
+
+
+def kto_space(c: SpaceContext) -> Space:
+    """beta and the learning rate, and ``desirable_weight`` from the class balance."""
+    if c.data_type == "binary":
+        n_d = c.n_desirable
+        n_u = None if n_d is None else c.n_examples - n_d
+    else:  # pairwise -> binary gives one of each per pair; scalar -> binary splits at the median
+        n_d = n_u = c.n_examples
+    low, high, note = kto_weight_range(n_d, n_u)
+    search = {"beta": Space.log(0.01, 0.5)}
+    if high > low:
+        search["desirable_weight"] = Space.uniform(low, high)
+    fixed = {**c.offline_fixed, "undesirable_weight": 1.0}
+    notes = ("beta log 0.01..0.5 around the KTO paper's 0.1", note)
+    return c.space("KTOConfig", search, {"beta": 0.1, "desirable_weight": low}, notes, fixed=fixed)
+
+
+COST = CostProfile.offline(
+    1,
+    reference=True,
+    flops_per_token=12,
+    derivation="1 sequence x (6 trained + 2 reference) + 1 mismatched KL sequence x (2 policy + 2 reference)",
+)
+
+ALGORITHM = Algorithm(
+    name="kto",
+    TRAIN_KIND="binary",
+    config_class=trl_class("trl.KTOConfig"),
+    make_trainer=cached_reference_trainer("trl.KTOTrainer", REFERENCE_LAYOUT, expected=_reference_columns),
+    recommend=(Recommendable("kto", COST, kto_space),),
+    trl=TrlCli("kto"),
+    llamafactory=LlamaFactory(
+        "kto",
+        renames={
+            "beta": "pref_beta",
+            "desirable_weight": "kto_chosen_weight",
+            "undesirable_weight": "kto_rejected_weight",
+        },
+    ),
+)

@@ -6,38 +6,21 @@ response plus ``beta`` (the paper's lambda) times the log odds ratio term
 length-normalised likelihood. The paper's lambda is 0.1 (0.05-0.25 in its ablations).
 
 Training holds no reference; alignlab's held-out evaluation still measures KL and the win rate against
-the starting (SFT) policy, the base with the LoRA adapter disabled.
+the starting (SFT) policy, the base with the LoRA adapter disabled. trl 1.12 has no ``trl`` command for
+it; LLaMA-Factory trains it as stage dpo with ``pref_loss: orpo``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from alignlab.run.algorithms.common import callbacks as callbacks
-from alignlab.run.algorithms.common import evaluate as evaluate
-from alignlab.run.algorithms.common import load_models as load_models
-from alignlab.run.algorithms.common import policy_of as policy_of
-from alignlab.run.algorithms.common import stop_pruned as stop_pruned
-from alignlab.run.algorithms.common import trainer_on_rows
-from alignlab.run.algorithms.interface import Built, Models, Setup
+from alignlab.run.algorithms.common import rows_trainer, trl_class
+from alignlab.run.algorithms.exports import LlamaFactory, TrlCli
+from alignlab.run.algorithms.interface import Algorithm
+from alignlab.run.algorithms.recommendable import CostProfile, Recommendable, Space, SpaceContext
 
 if TYPE_CHECKING:
     from alignlab.run.config import RunConfig
-
-TRAIN_KIND = "pairwise"
-PEFT_TASK_TYPE = "CAUSAL_LM"
-NEEDS_REWARD_MODEL = False
-PARAMS: Mapping[str, str] = {}
-CHOICES: Mapping[str, tuple[str, ...]] = {}
-
-
-def config_class() -> type:
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # ORPO lives in trl.experimental
-    from trl.experimental.orpo import ORPOConfig
-
-    return ORPOConfig
 
 
 def trl_settings(config: RunConfig) -> dict[str, Any]:
@@ -45,8 +28,21 @@ def trl_settings(config: RunConfig) -> dict[str, Any]:
     return {"remove_unused_columns": False}
 
 
-def make_trainer(setup: Setup, models: Models) -> Built:
-    from trl.experimental.orpo import ORPOTrainer
+def orpo_space(c: SpaceContext) -> Space:
+    note = "beta is ORPO's lambda, log 0.05..1 around the paper's 0.1 (Hong et al. 2024)"
+    trl_config = "ORPOConfig (trl.experimental.orpo)"
+    return c.space(trl_config, {"beta": Space.log(0.05, 1.0)}, {"beta": 0.1}, (note,), fixed=c.offline_fixed)
 
-    return trainer_on_rows(ORPOTrainer, setup, models)
 
+ALGORITHM = Algorithm(
+    name="orpo",
+    TRAIN_KIND="pairwise",
+    config_class=trl_class("trl.experimental.orpo.ORPOConfig"),
+    make_trainer=rows_trainer("trl.experimental.orpo.ORPOTrainer"),
+    trl_settings=trl_settings,
+    recommend=(
+        Recommendable("orpo", CostProfile.offline(2, reference=False), orpo_space),
+    ),
+    trl=TrlCli(None),
+    llamafactory=LlamaFactory("dpo", pref_loss="orpo", renames={"beta": "pref_beta"}),
+)

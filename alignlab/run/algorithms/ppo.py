@@ -26,36 +26,21 @@ The per-batch k1 estimate is noisy and goes negative, so runs with a target use 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alignlab.run.algorithms.interface import Built, Models, Setup
+from alignlab.run.algorithms.common import trl_class
+from alignlab.run.algorithms.exports import LlamaFactory, TrlCli
+from alignlab.run.algorithms.interface import Algorithm
+from alignlab.run.algorithms.parts import Built, Models, Setup
+from alignlab.run.algorithms.recommendable import CostProfile, Recommendable, Space, SpaceContext
 
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData
     from alignlab.run.config import EvalSettings, RunConfig
-    from alignlab.run.evaluation import EvalReport
+    from alignlab.run.eval_units import EvalReport
     from alignlab.run.rewards import Reward
-
-TRAIN_KIND = "prompt"
-PEFT_TASK_TYPE = "CAUSAL_LM"
-NEEDS_REWARD_MODEL = True
-PARAMS: Mapping[str, str] = {
-    "kl_target": "target KL per response for the adaptive KL controller (Ziegler et al. 2019); unset = fixed kl_coef",
-    "kl_horizon": "horizon of the adaptive KL controller, in episodes (default 10000)",
-}
-CHOICES: Mapping[str, tuple[str, ...]] = {}
-
-
-def config_class() -> type:
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPO lives in trl.experimental up to 1.12
-    from trl.experimental.ppo import PPOConfig
-
-    return PPOConfig
-
 
 def trl_settings(config: RunConfig) -> dict[str, Any]:
     settings: dict[str, Any] = {"num_sample_generations": 0, "stop_token": "eos"}
@@ -68,7 +53,7 @@ def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Model
     """Policy, reward model and value model (from the reward model, or from the policy's backbone with a
     fresh head when the reward is a function)."""
     from alignlab.models import load_causal_lm
-    from alignlab.run.algorithms.reward import load_reward_backbone
+    from alignlab.run.algorithms.reward_model import load_reward_backbone
 
     assert reward is not None, "PPO needs a reward (NEEDS_REWARD_MODEL)"
     reward_model = None
@@ -99,7 +84,7 @@ def make_trainer(setup: Setup, models: Models) -> Built:
     from datasets import Dataset
     from trl.experimental.ppo import PPOTrainer
 
-    from alignlab.run.evaluation import prompt_text
+    from alignlab.run.scoring import prompt_text
 
     args, tokenizer = setup.args, setup.tokenizer
     if args.max_steps and args.max_steps > 0:
@@ -160,6 +145,18 @@ def stop_pruned(control: Any) -> None:
     from alignlab.run.callbacks import RunPruned
 
     raise RunPruned()
+
+
+def ppo_space(c: SpaceContext) -> Space:
+    search = {"kl_coef": Space.log(0.01, 0.2), "kl_target": Space.log(1.0, 10.0), "cliprange": Space.uniform(0.1, 0.3)}
+    notes = (
+        "kl_coef log 0.01..0.2 (TRL default 0.05; InstructGPT 0.02)",
+        "kl_target 1..10 nats per response: alignlab's adaptive KL controller (Ziegler et al. 2019); kl_coef is its start",
+        "cliprange 0.1..0.3 around PPO's 0.2 (Schulman et al. 2017)",
+        "kl_estimator k3: the k1 estimate goes negative on small batches",
+    )
+    fixed = {**c.fixed, "response_length": max(1, int(c.seq_len * 0.5)), "kl_estimator": "k3"}
+    return c.space("PPOConfig (trl.experimental.ppo)", search, {"kl_coef": 0.05, "cliprange": 0.2}, notes, fixed=fixed)
 
 
 # ---- the adaptive KL controller --------------------------------------------------------------------
@@ -296,3 +293,47 @@ def monitor_callback(monitored: Monitored) -> Any:
                 monitored.values.clear()
 
     return MonitorGold()
+
+
+ALGORITHM = Algorithm(
+    name="ppo",
+    TRAIN_KIND="prompt",
+    config_class=trl_class("trl.experimental.ppo.PPOConfig"),  # in trl.experimental up to 1.12
+    make_trainer=make_trainer,
+    NEEDS_REWARD_MODEL=True,
+    PARAMS={
+        "kl_target": "target KL per response for the adaptive KL controller (Ziegler et al. 2019); unset = fixed kl_coef",
+        "kl_horizon": "horizon of the adaptive KL controller, in episodes (default 10000)",
+    },
+    trl_settings=trl_settings,
+    load_models=load_models,
+    callbacks=callbacks,
+    policy_of=policy_of,
+    evaluate=evaluate,
+    stop_pruned=stop_pruned,
+    recommend=(
+        Recommendable(
+            "ppo",
+            # TRL's defaults: num_ppo_epochs=4.
+            CostProfile.online(
+                1,
+                reference=True,
+                value_model=True,
+                flops_per_token=56,
+                derivation="rollout forwards (policy, reference, reward, value: 4 x 2) + 4 PPO epochs x (policy 6 + value 6)",
+            ),
+            ppo_space,
+        ),
+    ),
+    trl=TrlCli(None, reward_model_field="reward_model_path", policy_field="sft_model_path", reward_funcs=False),
+    llamafactory=LlamaFactory(
+        "ppo",
+        renames={
+            "kl_target": "ppo_target",
+            "num_ppo_epochs": "ppo_epochs",
+            "whiten_rewards": "ppo_whiten_rewards",
+            "response_length": "max_new_tokens",
+            "temperature": "temperature",
+        },
+    ),
+)

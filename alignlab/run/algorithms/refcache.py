@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from alignlab.paths import cache_dir, write_atomic
+from alignlab.run.algorithms.common import trl_class
+from alignlab.run.algorithms.parts import Built, Models, Setup
 
 CacheOutcome = Literal["hit", "miss"]
 
@@ -139,3 +141,36 @@ def build_with_cached_reference(
     trainer = build(args)
     store_from(trainer.train_dataset, layout, key)
     return trainer, "miss"
+
+
+def cached_reference_trainer(
+    path: str, layout: Layout, *, expected: Callable[[Any], list[str]] | None = None
+) -> Callable[[Setup, Models], Built]:
+    """A ``make_trainer``: the TRL trainer at ``path`` (DPOTrainer, KTOTrainer) on the training rows, the
+    reference the base with the adapter disabled (``ref_model=None``); with ``cache_reference`` its
+    reference log-probs come from the cache (``expected(trainer)``: the columns it reads, default all of
+    ``layout.values``). Tags the run ``reference_logps`` = off | miss | hit."""
+    trainer_class = trl_class(path)
+
+    def make_trainer(setup: Setup, models: Models) -> Built:
+        from datasets import Dataset
+
+        def build(trl_args: Any) -> Any:
+            return trainer_class()(
+                model=models.policy,
+                ref_model=None,
+                args=trl_args,
+                train_dataset=Dataset.from_list(setup.rows),
+                processing_class=setup.tokenizer,
+                peft_config=setup.peft_config,
+                callbacks=setup.callbacks,
+            )
+
+        if not setup.config.cache_reference:
+            return Built(build(setup.args), {"reference_logps": "off"})
+        key = cache_key(layout, setup.model_dir, setup.tokenizer_dir, setup.data_fingerprint, setup.args)
+        columns = expected or (lambda _: list(layout.values))
+        trainer, outcome = build_with_cached_reference(build, setup.args, layout, key, expected=columns)
+        return Built(trainer, {"reference_logps": outcome})
+
+    return make_trainer

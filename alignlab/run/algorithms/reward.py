@@ -1,44 +1,28 @@
-"""A Bradley-Terry reward model with TRL's RewardTrainer, on pairwise rows.
+"""A Bradley-Terry reward model with TRL's RewardTrainer, on pairwise rows, trained as a run.
 
-The model is the policy's backbone with a one-output ``score`` head (AutoModelForSequenceClassification,
-num_labels=1), so it shares the policy's tokenizer, which is what PPO needs of it. With LoRA the
-head is trained in full (PEFT's SEQ_CLS task keeps ``score`` in modules_to_save).
+The model is the policy's backbone with a one-output ``score`` head (alignlab.run.algorithms.reward_model),
+so it shares the policy's tokenizer, which is what PPO needs of it. With LoRA the head is trained in full
+(PEFT's SEQ_CLS task keeps ``score`` in modules_to_save). It is evaluated, during training and when a
+finished run is loaded back, by preference accuracy and score margin on the held-out pairs.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alignlab.run.algorithms.common import callbacks as callbacks
-from alignlab.run.algorithms.common import policy_of as policy_of
-from alignlab.run.algorithms.common import stop_pruned as stop_pruned
-from alignlab.run.algorithms.interface import Built, Models, Setup
+from alignlab.run.algorithms import reward_model
+from alignlab.run.algorithms.common import trl_class
+from alignlab.run.algorithms.exports import LlamaFactory, TrlCli
+from alignlab.run.algorithms.interface import Algorithm
+from alignlab.run.algorithms.parts import Built, Models, Saved, SavedRun, Setup
+from alignlab.run.algorithms.reward_model import load_reward_backbone, reward_trainer
 
 if TYPE_CHECKING:
     from alignlab.run.assets import RunData
-    from alignlab.run.config import EvalSettings, LoraSettings, RunConfig
-    from alignlab.run.evaluation import EvalReport
+    from alignlab.run.config import EvalSettings
+    from alignlab.run.eval_units import EvalReport
     from alignlab.run.rewards import Reward
-
-TRAIN_KIND = "pairwise"
-PEFT_TASK_TYPE = "SEQ_CLS"
-NEEDS_REWARD_MODEL = False
-PARAMS: Mapping[str, str] = {}
-CHOICES: Mapping[str, tuple[str, ...]] = {}
-
-
-def config_class() -> type:
-    from trl import RewardConfig
-
-    return RewardConfig
-
-
-def trl_settings(config: RunConfig) -> dict[str, Any]:
-    return {}
-
 
 def load_models(model_dir: Path, reward: Reward | None, tokenizer: Any) -> Models:
     return Models(policy=load_reward_backbone(model_dir, tokenizer))
@@ -48,107 +32,47 @@ def evaluate(
     trainer: Any, models: Models, setup: Setup, data: RunData, settings: EvalSettings, memo: dict[str, Any]
 ) -> EvalReport:
     """Preference accuracy and score margin of the reward model on the held-out pairs (nothing is sampled)."""
-    from alignlab.run.evaluation import reward_model_report
+    from alignlab.run.pair_metrics import reward_model_report
 
     pairs = data.eval_pairs[: settings.n_pairs]
     return reward_model_report(trainer.model, setup.tokenizer, pairs)
 
 
-def load_reward_backbone(model_dir: str | Path, tokenizer: Any, *, dtype: Any = None) -> Any:
-    """The model of ``model_dir`` with a fresh scalar head (or its trained head, for a reward model)."""
-    from transformers import AutoModelForSequenceClassification
+def load_saved(model_dir: Path, folder: Path, tokenizer: Any, *, lora: bool) -> Saved:
+    """The saved reward model: the backbone with the adapter and score head in ``folder``, or the full model."""
+    from alignlab.models import resolve_device
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1, dtype=dtype)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model
+    if lora:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(load_reward_backbone(model_dir, tokenizer), str(folder))
+    else:
+        model = load_reward_backbone(folder, tokenizer)
+    return Saved(model.to(resolve_device()).eval())
+
+
+def evaluate_saved(saved: Saved, run: SavedRun) -> EvalReport:
+    """As :func:`evaluate`: scored once on the held-out pairs (the seeds sample nothing)."""
+    from alignlab.run.pair_metrics import reward_model_report
+
+    return reward_model_report(saved.model, run.tokenizer, run.data.eval_pairs[: run.settings.n_pairs])
 
 
 def make_trainer(setup: Setup, models: Models) -> Built:
-    return Built(_reward_trainer(models.policy, setup.tokenizer, setup.rows, setup.args, setup.peft_config, setup.callbacks))
+    args = (models.policy, setup.tokenizer, setup.rows, setup.args, setup.peft_config, setup.callbacks)
+    return Built(reward_trainer(*args))
 
 
-def _reward_trainer(
-    model: Any, tokenizer: Any, rows: list[dict[str, Any]], args: Any, peft_config: Any, callbacks: list[Any]
-) -> Any:
-    from datasets import Dataset
-    from trl import RewardTrainer
-
-    return RewardTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
-
-
-def train_reward_model(
-    model_dir: Path,
-    tokenizer_dir: Path,
-    rows: list[dict[str, Any]],
-    target: Path,
-    *,
-    steps: int,
-    learning_rate: float,
-    seed: int = 0,
-    max_length: int = 64,
-    batch_size: int = 32,
-    lora: LoraSettings | None = None,
-) -> Path:
-    """Train a reward model and save it with its tokenizer to ``target``, atomically (bf16 on a GPU, fp32
-    on the CPU): every weight, or with ``lora`` LoRA adapters and the score head, merged when saved (so
-    the folder loads as a full model)."""
-    import os
-    import shutil
-
-    from trl import RewardConfig
-
-    from alignlab.models import load_tokenizer, resolve_device
-
-    cuda = resolve_device() == "cuda"
-    tokenizer = load_tokenizer(tokenizer_dir)
-    model = load_reward_backbone(model_dir, tokenizer)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        args = RewardConfig(
-            output_dir=str(tmp / "trainer"),
-            max_steps=steps,
-            learning_rate=learning_rate,
-            per_device_train_batch_size=batch_size,
-            bf16=cuda,
-            gradient_checkpointing=False,
-            report_to="none",
-            save_strategy="no",
-            logging_strategy="no",
-            disable_tqdm=True,
-            seed=seed,
-            use_cpu=not cuda,
-            max_length=max_length,
-        )
-        peft_config = None
-        if lora is not None:
-            from peft import LoraConfig
-
-            peft_config = LoraConfig(
-                task_type=PEFT_TASK_TYPE,
-                r=lora.r,
-                lora_alpha=lora.lora_alpha,
-                lora_dropout=lora.lora_dropout,
-                target_modules=lora.target_modules,
-            )
-        trainer = _reward_trainer(model, tokenizer, rows, args, peft_config, [])
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
-        trainer.train()
-        shutil.rmtree(tmp / "trainer", ignore_errors=True)
-        trained = trainer.model.merge_and_unload() if lora is not None else trainer.model
-        trained.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+ALGORITHM = Algorithm(
+    name="reward",
+    TRAIN_KIND="pairwise",
+    config_class=trl_class("trl.RewardConfig"),
+    make_trainer=make_trainer,
+    PEFT_TASK_TYPE=reward_model.PEFT_TASK_TYPE,
+    load_models=load_models,
+    evaluate=evaluate,
+    load_saved=load_saved,
+    evaluate_saved=evaluate_saved,
+    trl=TrlCli("reward"),
+    llamafactory=LlamaFactory("rm"),
+)

@@ -1,0 +1,5 @@
+"""``python -m alignlab``: the CLI, as the ``alignlab`` command runs it."""
+
+from alignlab.cli import main
+
+main()
